@@ -1,0 +1,55 @@
+# normcli: the two commands of the README's quick start, and the rest.
+#   make demo   create .venv, install normcli, run it on sample_data/
+#   make test   create/refresh .venv with the test tools, lint, run every test
+# Needs nothing but python3 (3.10+).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+DEMO   := demo_out
+
+.PHONY: demo test lint format bench clean help
+
+help:
+	@echo "make demo   - install into .venv and run normcli on sample_data/"
+	@echo "make test   - install test tools into .venv, lint, and run the test suite"
+	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make format - ruff format and fix what ruff can"
+	@echo "make bench  - benchmarks (writes bench/results.md)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Installed state is stamped by the files that define it, so an edit re-installs.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	@mkdir -p $(DEMO)
+	$(BIN)/normcli ls sample_data/mnist_sample.npz
+	$(BIN)/normcli describe sample_data/mnist_sample.npz -k x_test
+	$(BIN)/normcli describe sample_data/mnist_sample.npz -k x_test --exclude-zeros
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .hypothesis bench/work

@@ -1,0 +1,161 @@
+"""normcli benchmarks: normcli beside its anchors, in one run, on this machine.
+
+Every case runs in a fresh Python process (so peak RSS is its own) a few times; the
+table shows the median seconds, GB/s of input, peak RSS and the ratio to the anchor.
+Inputs are built under bench/work/ (git-ignored). The table is printed and written
+to bench/results.md so the README can quote it with its date and machine.
+
+    python bench/run.py                 # everything
+    python bench/run.py --only describe # one group
+    python bench/run.py --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+
+# Runs ``setup`` untimed, then ``work`` timed; prints seconds and peak RSS as JSON.
+RUNNER = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    {setup}
+    t0 = time.perf_counter()
+    {work}
+    seconds = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({{"seconds": seconds, "rss": rss}}), file=sys.stderr)
+    """
+)
+
+NORMCLI = "from normcli.cli import cli\n"
+
+
+def normcli_work(*args: str) -> str:
+    return f"cli.main(args={list(args)!r}, prog_name='normcli', standalone_mode=False)"
+
+
+@dataclass
+class Case:
+    group: str
+    name: str
+    setup: str
+    work: str
+    input_bytes: int
+    anchor: str | None = None  # name of the case this one is compared with
+
+    def run(self) -> dict:
+        code = RUNNER.format(setup=self.setup, work=self.work)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=WORK
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"{self.name} failed:\n{proc.stderr}")
+        return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+def build_inputs() -> dict[str, Path]:
+    WORK.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = {}
+    mnist_f32 = WORK / "mnist_f32.npy"
+    if not mnist_f32.exists():
+        x = rng.random((60000, 28, 28), dtype=np.float32)
+        x[x < 0.8] = 0  # mostly zeros, like MNIST
+        np.save(mnist_f32, x)
+    paths["mnist_f32"] = mnist_f32
+    mnist_u8 = WORK / "mnist_u8.npy"
+    if not mnist_u8.exists():
+        np.save(mnist_u8, (np.load(mnist_f32) * 255).astype(np.uint8))
+    paths["mnist_u8"] = mnist_u8
+    return paths
+
+
+def cases(paths: dict[str, Path]) -> list[Case]:
+    f32, u8 = paths["mnist_f32"], paths["mnist_u8"]
+    out = []
+    for label, path in (("float32", f32), ("uint8", u8)):
+        size = path.stat().st_size
+        # scipy cannot describe uint8 over axis=None (its count overflows the dtype):
+        # the anchor converts to float64 first, as a user must.
+        convert = ".astype(np.float64)" if label == "uint8" else ""
+        anchor = f"scipy.stats.describe, {label} in memory" + (" (as float64)" if convert else "")
+        out.append(
+            Case(
+                "describe",
+                anchor,
+                f"import numpy as np, scipy.stats\nx = np.load({str(path)!r})",
+                f"scipy.stats.describe(x{convert}, axis=None)",
+                size,
+            )
+        )
+        out.append(
+            Case(
+                "describe",
+                f"normcli describe, {label} .npy",
+                NORMCLI,
+                normcli_work("describe", str(path), "--json"),
+                size,
+                anchor=anchor,
+            )
+        )
+    return out
+
+
+def fmt_row(case: Case, result: dict, anchor: dict | None) -> str:
+    gbs = case.input_bytes / result["seconds"] / 1e9
+    ratio = f"{result['seconds'] / anchor['seconds']:.2f}" if anchor else ""
+    return (
+        f"| {case.group} | {case.name} | {result['seconds']:.3f} | {gbs:.2f} | "
+        f"{result['rss'] / 2**20:.0f} | {ratio} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="run one group (describe, ...)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    paths = build_inputs()
+    selected = [c for c in cases(paths) if not args.only or c.group == args.only]
+    results: dict[str, dict] = {}
+    for case in selected:
+        runs = [case.run() for _ in range(args.repeat)]
+        results[case.name] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "rss": max(r["rss"] for r in runs),
+        }
+        print(f"{case.name}: {results[case.name]['seconds']:.3f} s", file=sys.stderr)
+    lines = [
+        f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}; "
+        f"median of {args.repeat} runs, each in a fresh process.",
+        "",
+        "| group | case | seconds | GB/s of input | peak RSS (MiB) | time / anchor |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for case in selected:
+        anchor = results.get(case.anchor) if case.anchor else None
+        lines.append(fmt_row(case, results[case.name], anchor))
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if not args.only:
+        (HERE / "results.md").write_text(table)
+
+
+if __name__ == "__main__":
+    main()

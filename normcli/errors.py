@@ -1,0 +1,35 @@
+"""Errors the user can act on.
+
+Every failure that reaches the user is a :class:`NormcliError` whose message is one
+line naming the file and saying what to do. The CLI prints it as ``Error: ...`` and
+exits with :attr:`NormcliError.exit_code`. Nothing below ``cli.py`` imports click.
+"""
+
+from __future__ import annotations
+
+
+class NormcliError(Exception):
+    """A failure of the work (bad or corrupt input, I/O failure): exit code 1."""
+
+    exit_code = 1
+
+
+class InputError(NormcliError):
+    """The input file is missing, unreadable, corrupt or holds something we refuse."""
+
+
+class OutputError(NormcliError):
+    """The output cannot be written (exists, not writable, disk full, ...)."""
+
+
+class ParameterError(NormcliError):
+    """The command line does not fit the data (axis out of range, unknown key, ...).
+
+    These are command-line errors, so they exit with 2 like click's usage errors.
+    """
+
+    exit_code = 2
+
+
+class CheckFailed(NormcliError):
+    """An assertion made with ``normcli check`` does not hold: exit code 1."""

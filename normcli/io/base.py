@@ -1,0 +1,252 @@
+"""The small protocols every format implements.
+
+A :class:`Reader` lists its arrays (name, shape, dtype) without reading data and
+yields each array as chunks of whole rows along axis 0. A :class:`Writer` receives
+arrays chunk by chunk and becomes visible at its target path only on
+:meth:`Writer.commit` (everything is written to a temporary path beside it first).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from normcli.errors import InputError, OutputError, ParameterError
+
+#: dtype kinds we read: booleans, integers and floats. Everything else is refused.
+NUMERIC_KINDS = "biuf"
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What is known about an array without reading its values."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    #: Extra facts a format knows (image folder class names, HDF5 chunking, ...).
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def rows(self) -> int:
+        """Length of axis 0 (1 for a 0-d array, streamed as one row)."""
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def row_bytes(self) -> int:
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
+
+def rows_per_chunk(info: ArrayInfo, chunk_bytes: int, itemsize: int | None = None) -> int:
+    """How many rows of ``info`` fit in ``chunk_bytes`` (at least one).
+
+    ``itemsize`` sizes the chunk by the widest type the caller will hold per element
+    (float64 working copies, say) rather than by the stored dtype.
+    """
+    per_row = math.prod(info.shape[1:]) * (itemsize or info.dtype.itemsize)
+    return max(1, chunk_bytes // max(1, per_row))
+
+
+def check_dtype(dtype: np.dtype, where: str) -> np.dtype:
+    """Refuse dtypes we never read (objects, strings, structures, complex, dates)."""
+    if dtype.hasobject:
+        raise InputError(
+            f"{where} holds Python objects (a pickled array); normcli never unpickles "
+            "data. Save it as a numeric array (e.g. np.save with a float32 or uint8 array)"
+        )
+    if dtype.names is not None or dtype.kind not in NUMERIC_KINDS or dtype.subdtype:
+        what = {
+            "c": "complex numbers",
+            "S": "byte strings",
+            "U": "strings",
+            "M": "dates",
+            "m": "time deltas",
+            "V": "structured records",
+        }.get(dtype.kind, f"values of dtype {dtype}")
+        if dtype.names is not None:
+            what = "structured records"
+        raise InputError(
+            f"{where} holds {what} (dtype {dtype}); normcli reads integer, float and "
+            "bool arrays only: convert it to a numeric array first"
+        )
+    return dtype
+
+
+class Reader:
+    """Base class of the readers: arrays listed up front, data streamed in chunks."""
+
+    #: Short name of the format, shown by ``ls``.
+    format = "?"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # The protocol ------------------------------------------------------------------
+
+    def arrays(self) -> list[ArrayInfo]:
+        raise NotImplementedError
+
+    def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        """Yield the array ``name`` as consecutive chunks of at most ``rows`` rows.
+
+        Chunks are C-contiguous, in native byte order, and may be views of a buffer
+        the reader reuses: a chunk is valid until the next one is requested.
+        A 0-d array is yielded once, as itself.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # Conveniences --------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return [a.name for a in self.arrays()]
+
+    def info(self, name: str) -> ArrayInfo:
+        for a in self.arrays():
+            if a.name == name:
+                return a
+        raise ParameterError(
+            f"no array {name!r} in {self.path}; it holds: {', '.join(self.names()) or 'none'}"
+        )
+
+    def read(self, name: str) -> np.ndarray:
+        """The whole array in memory (for tests and small arrays such as labels)."""
+        info = self.info(name)
+        parts = [np.array(c, copy=True) for c in self.iter_chunks(name, max(1, info.rows))]
+        if not info.shape:
+            return parts[0].reshape(())
+        if not parts:
+            return np.empty(info.shape, dtype=info.dtype)
+        return np.concatenate(parts, axis=0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class ArraySink:
+    """One array being written: rows arrive in order through :meth:`write`."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.name = name
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.rows_written = 0
+
+    def write(self, chunk: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        expected = self.shape[0] if self.shape else 1
+        if self.rows_written != expected:
+            raise OutputError(
+                f"internal error: {self.rows_written} of {expected} rows of {self.name} written"
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        return False
+
+
+class Writer:
+    """Base class of the writers: arrays added one after another, then committed."""
+
+    format = "?"
+
+    def __init__(self, path: Path, *, compression: str | None = None):
+        self.path = Path(path)
+        self.compression = compression
+        self.tmp = temp_path_beside(self.path)
+
+    def add(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> ArraySink:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        """Finish the file and move it into place."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Remove everything written so far (idempotent)."""
+        remove_quietly(self.tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            self.abort()
+        return False
+
+
+def temp_path_beside(target: Path) -> Path:
+    """A fresh hidden path in ``target``'s directory, so os.replace is atomic."""
+    token = secrets.token_hex(4)
+    return target.with_name(f".{target.name}.normcli-{token}.tmp")
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass
+
+
+def replace_into_place(tmp: Path, target: Path) -> None:
+    """fsync ``tmp`` and atomically rename it onto ``target``."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise OutputError(
+            f"cannot move the finished output into place at {target}: {exc.strerror}"
+        ) from None
+
+
+def os_error_message(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def input_os_error(path: Path, exc: OSError) -> InputError:
+    """An OSError while reading ``path`` as a one-line InputError."""
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{path} does not exist; check the path")
+    if isinstance(exc, PermissionError):
+        return InputError(f"{path} cannot be read (permission denied); check its permissions")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{path} is a directory, not a file")
+    return InputError(f"cannot read {path}: {os_error_message(exc)}")

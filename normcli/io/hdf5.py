@@ -1,0 +1,211 @@
+"""HDF5 files through h5py: any dataset path, slab reads along axis 0.
+
+Array names are dataset paths without the leading slash (``train/images``). Reads
+go into one reused buffer with ``read_direct``, in slabs aligned to the dataset's
+own chunking so no HDF5 chunk is decompressed twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from normcli.errors import InputError, OutputError
+from normcli.io.base import (
+    ArrayInfo,
+    ArraySink,
+    Reader,
+    Writer,
+    check_dtype,
+    input_os_error,
+    os_error_message,
+    remove_quietly,
+    replace_into_place,
+)
+
+try:  # h5py is a hard dependency, but keep import errors readable
+    import h5py
+except ImportError:  # pragma: no cover
+    h5py = None
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _open(path: Path):
+    try:
+        return h5py.File(path, "r", locking=False)
+    except FileNotFoundError as exc:
+        raise input_os_error(path, exc) from None
+    except PermissionError as exc:
+        raise input_os_error(path, exc) from None
+    except (OSError, ValueError) as exc:
+        text = str(exc)
+        if "file signature not found" in text or "not an HDF5" in text:
+            raise InputError(f"{path} is not an HDF5 file; check its format") from None
+        if "truncated" in text or "eof" in text.lower():
+            raise InputError(f"{path} is truncated; the HDF5 file is incomplete") from None
+        raise InputError(
+            f"{path} cannot be opened as HDF5 ({_first_line(text)}); the file may be corrupt"
+        ) from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+class Hdf5Reader(Reader):
+    format = "hdf5"
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self._file = _open(self.path)
+        try:
+            self._infos = self._scan()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _scan(self) -> list[ArrayInfo]:
+        infos: list[ArrayInfo] = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                where = f"{self.path}:{name}"
+                try:
+                    dtype = obj.dtype
+                except Exception:
+                    raise InputError(f"{where} has a dtype h5py cannot read") from None
+                check_dtype(dtype, where)
+                extra = {"chunks": obj.chunks, "compression": obj.compression}
+                infos.append(ArrayInfo(name, tuple(obj.shape or ()), dtype.newbyteorder("="),
+                                       extra=extra))  # fmt: skip
+
+        try:
+            self._file.visititems(visit)
+        except InputError:
+            raise
+        except (OSError, RuntimeError, KeyError) as exc:
+            raise InputError(
+                f"{self.path} cannot be read ({_first_line(str(exc))}); the file may be corrupt"
+            ) from None
+        return infos
+
+    def arrays(self) -> list[ArrayInfo]:
+        return list(self._infos)
+
+    def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        info = self.info(name)
+        ds = self._file[name]
+        where = f"{self.path}:{name}"
+        dtype = info.dtype
+        try:
+            if not info.shape:
+                out = np.empty((), dtype=dtype)
+                ds.read_direct(out)
+                yield out
+                return
+            total = info.shape[0]
+            step = max(1, min(rows, total))
+            chunk_rows = (ds.chunks or (0,))[0]
+            if chunk_rows and step > chunk_rows:
+                step -= step % chunk_rows  # whole HDF5 chunks per slab
+            if info.size == 0:
+                for start in range(0, total, step):
+                    yield np.empty((min(step, total - start), *info.shape[1:]), dtype=dtype)
+                return
+            buf = np.empty((step, *info.shape[1:]), dtype=dtype)
+            for start in range(0, total, step):
+                k = min(step, total - start)
+                part = buf[:k]
+                ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
+                yield part
+        except InputError:
+            raise
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise InputError(
+                f"cannot read {where} ({_first_line(str(exc))}); the file may be corrupt or "
+                "need an HDF5 filter plugin"
+            ) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()
+
+
+class _DatasetSink(ArraySink):
+    def __init__(self, ds, name, shape, dtype, where):
+        super().__init__(name, shape, dtype)
+        self.ds = ds
+        self.where = where
+
+    def write(self, chunk: np.ndarray) -> None:
+        try:
+            if not self.shape:
+                self.ds[()] = chunk
+                self.rows_written += 1
+                return
+            k = chunk.shape[0]
+            self.ds[self.rows_written : self.rows_written + k] = chunk
+        except (OSError, RuntimeError) as exc:
+            raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+        self.rows_written += k
+
+
+class Hdf5Writer(Writer):
+    format = "hdf5"
+
+    def __init__(self, path: Path, *, compression: str | None = None):
+        super().__init__(path, compression=compression)
+        if compression not in (None, "none", "gzip", "lzf"):
+            raise OutputError(f"{self.path}: HDF5 output supports --compression gzip, lzf or none")
+        try:
+            self._file = h5py.File(self.tmp, "x", locking=False)
+        except FileNotFoundError:
+            raise OutputError(
+                f"cannot write {self.path}: its directory {self.path.parent} does not exist"
+            ) from None
+        except PermissionError:
+            raise OutputError(
+                f"cannot write {self.path}: no permission to create files in {self.path.parent}"
+            ) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
+
+    def add(self, name, shape, dtype) -> ArraySink:
+        shape = tuple(shape)
+        kwargs = {}
+        if shape and math.prod(shape) > 0:
+            row_bytes = max(1, math.prod(shape[1:]) * np.dtype(dtype).itemsize)
+            kwargs["chunks"] = (max(1, min(shape[0], (1 << 20) // row_bytes)), *shape[1:])
+            if self.compression in ("gzip", "lzf"):
+                kwargs["compression"] = self.compression
+                if self.compression == "gzip":
+                    kwargs["compression_opts"] = 4
+                kwargs["shuffle"] = True
+        try:
+            ds = self._file.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise OutputError(
+                f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
+            ) from None
+        return _DatasetSink(ds, name, shape, dtype, str(self.path))
+
+    def set_attr(self, name: str, key: str, value) -> None:
+        self._file[name].attrs[key] = value
+
+    def commit(self) -> None:
+        try:
+            self._file.close()
+        except (OSError, RuntimeError) as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.path}: {os_error_message(exc)}") from None
+        replace_into_place(self.tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()
+        remove_quietly(self.tmp)

@@ -1,0 +1,298 @@
+"""Rendering: rich tables on stdout, progress and warnings on stderr, JSON documents.
+
+Names that come from files (array names, paths) are shown literally: never parsed
+as rich markup, and with control characters escaped so a hostile name cannot move
+the cursor or recolour the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from normcli.engine import Progress
+from normcli.stats import COUNT_FIELDS, to_python
+from normcli.units import format_bytes
+
+#: Rows of a statistics table, in scipy.stats.describe's order, then the counts.
+TABLE_ROWS = ("nobs", "min", "max", "mean", "variance", "std", "skewness", "kurtosis", "nan",
+              "zeros")  # fmt: skip
+#: At most this many kept slices get a column each; more are summarised.
+MAX_COLUMNS = 16
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters escaped (``\\x1b`` shown as ``\\x1b``)."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    out = []
+    for ch in s:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def literal(text: object, style: str = "") -> Text:
+    """A rich Text that is never interpreted as markup."""
+    return Text(printable(text), style=style)
+
+
+def fmt_number(value, count: bool = False) -> str:
+    if count:
+        return f"{int(value):,}"
+    v = float(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    return f"{v:.10g}"
+
+
+def dumps(document, indent: int = 0) -> str:
+    """Strict JSON (no NaN/Infinity tokens; non-finite numbers were made None already).
+
+    Objects are indented for people; lists of numbers stay on one line each.
+    """
+    pad = "  " * (indent + 1)
+    if isinstance(document, dict) and document:
+        items = [f"{pad}{json.dumps(str(k))}: {dumps(v, indent + 1)}" for k, v in document.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(document, list) and any(isinstance(v, dict) for v in document):
+        items = [pad + dumps(v, indent + 1) for v in document]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return json.dumps(document, allow_nan=False, separators=(", ", ": "))
+
+
+class Renderer:
+    """Where results and messages go for one command invocation."""
+
+    def __init__(self, *, as_json: bool = False, quiet: bool = False):
+        self.as_json = as_json
+        self.quiet = quiet
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        self.err = Console(file=sys.stderr, highlight=False, stderr=True)
+
+    # messages --------------------------------------------------------------------------
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(literal(f"Warning: {message}", style="yellow"))
+
+    def note(self, message: str) -> None:
+        if not self.quiet and not self.as_json:
+            self.err.print(literal(message, style="dim"))
+
+    def json(self, document: dict) -> None:
+        sys.stdout.write(dumps(document) + "\n")
+        sys.stdout.flush()
+
+    def print(self, renderable) -> None:
+        if not self.quiet:
+            self.out.print(renderable)
+
+    def progress(self) -> Progress:
+        if self.quiet or self.as_json or not self.err.is_terminal:
+            return _WarningsOnly(self)
+        return RichProgress(self)
+
+
+class _WarningsOnly(Progress):
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+
+    def warn(self, message: str) -> None:
+        self.renderer.warn(message)
+
+
+class RichProgress(Progress):
+    """A progress bar on stderr that appears only once work has taken a second."""
+
+    DELAY = 1.0
+
+    def __init__(self, renderer: Renderer):
+        self.renderer = renderer
+        self._bar = None
+        self._task = None
+        self._started = 0.0
+        self._done = 0
+        self._total = 0
+        self._description = ""
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator[Progress]:
+        self._started = time.monotonic()
+        self._done, self._total, self._description = 0, total, description
+        try:
+            yield self
+        finally:
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None
+
+    def advance(self, amount: int) -> None:
+        self._done += amount
+        if self._bar is None:
+            if time.monotonic() - self._started < self.DELAY:
+                return
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.renderer.err,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(printable(self._description), total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def warn(self, message: str) -> None:
+        self.renderer.warn(message)
+
+
+# -- documents -------------------------------------------------------------------------
+
+
+def array_document(item) -> dict:
+    """The JSON object of one described array (DESIGN.md's contract)."""
+    return {
+        "name": item.name,
+        "shape": list(item.shape),
+        "dtype": str(item.dtype),
+        "axis": None if item.axes is None else list(item.axes),
+        "stats": to_python(item.stats),
+    }
+
+
+# -- tables ----------------------------------------------------------------------------
+
+
+def _slice_labels(kept_shape: Sequence[int]) -> list[str]:
+    return [",".join(str(i) for i in idx) for idx in np.ndindex(*kept_shape)]
+
+
+def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]):
+    """A table with one row per statistic and one column per (label, stats) given.
+
+    With kept axes, each column expands into one column per slice when there are few,
+    or into min/median/max across slices when there are many.
+    """
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("statistic", style="bold")
+    n_slices = math.prod(kept_shape) if kept_shape else 1
+    per_slice = bool(kept_shape) and n_slices <= MAX_COLUMNS
+    labels = _slice_labels(kept_shape) if per_slice else []
+    for label, _ in columns:
+        if not kept_shape:
+            table.add_column(label, justify="right")
+        elif per_slice:
+            for s in labels:
+                table.add_column(literal(f"{label} [{s}]"), justify="right")
+        else:
+            for what in ("min", "median", "max"):
+                table.add_column(literal(f"{label} {what}"), justify="right")
+    for row in TABLE_ROWS:
+        cells = [row]
+        for _, stats in columns:
+            values = np.asarray(stats[row])
+            count = row in COUNT_FIELDS
+            if not kept_shape:
+                cells.append(fmt_number(values, count))
+            elif per_slice:
+                cells.extend(fmt_number(v, count) for v in values.reshape(-1))
+            else:
+                flat = values.reshape(-1).astype(np.float64)
+                finite = flat[np.isfinite(flat)]
+                if finite.size == 0:
+                    cells.extend(["nan"] * 3)
+                else:
+                    cells.extend(
+                        fmt_number(v, count)
+                        for v in (finite.min(), np.median(finite), finite.max())
+                    )
+        table.add_row(*cells)
+    return table
+
+
+def describe_title(item, input_path: str) -> Text:
+    title = Text()
+    title.append(printable(item.name), style="bold cyan")
+    title.append(f"  {tuple(item.shape)} {item.dtype}", style="")
+    if item.axes is not None:
+        title.append(f"  axis={','.join(map(str, item.axes))}", style="magenta")
+    return title
+
+
+def render_describe(renderer: Renderer, input_path: str, items, exclude_zeros: bool) -> None:
+    if renderer.as_json:
+        doc = {"input": input_path, "arrays": [array_document(i) for i in items]}
+        if exclude_zeros:
+            doc["exclude_zeros"] = True
+        renderer.json(doc)
+        return
+    for item in items:
+        kept = tuple(np.shape(item.stats["mean"]))
+        label = "nonzero" if exclude_zeros else "value"
+        renderer.print(describe_title(item, input_path))
+        renderer.print(stats_table([(label, item.stats)], kept))
+        if kept and math.prod(kept) > MAX_COLUMNS:
+            renderer.print(
+                literal(
+                    f"  {math.prod(kept):,} slices of shape {kept}: min/median/max across them "
+                    "shown; --json gives every slice",
+                    style="dim",
+                )
+            )
+        renderer.print("")
+
+
+def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
+    if renderer.as_json:
+        renderer.json(
+            {
+                "input": input_path,
+                "format": fmt,
+                "arrays": [
+                    {
+                        "name": a.name,
+                        "shape": list(a.shape),
+                        "dtype": str(a.dtype),
+                        "bytes": a.nbytes,
+                    }
+                    for a in infos
+                ],
+            }
+        )
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for col, justify in (("name", "left"), ("shape", "left"), ("dtype", "left"),
+                         ("bytes", "right"), ("size", "right")):  # fmt: skip
+        table.add_column(col, justify=justify)
+    for a in infos:
+        table.add_row(literal(a.name), str(tuple(a.shape)), str(a.dtype), f"{a.nbytes:,}",
+                      format_bytes(a.nbytes))  # fmt: skip
+    renderer.print(table)

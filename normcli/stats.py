@@ -1,0 +1,627 @@
+"""Exact, mergeable statistics over any set of reduce axes.
+
+A :class:`Moments` holds, for every element of the *kept* shape (the array's shape
+without the reduce axes), the count ``n``, the mean and the central sums
+``M2 = sum((x - mean)**2)``, ``M3`` and ``M4``, plus min, max and counts of NaN,
+infinities and zeros. Two Moments over disjoint parts of the data merge into the
+Moments of their union with the formulas of Chan, Golub & LeVeque (M2) and Pébay
+(M3, M4), so any chunking gives the figures of one pass over the whole array.
+
+Precision, all in float64:
+
+* Each block of about 256K elements is centred on its own approximate mean before
+  the powers are summed, and the residual of that centre is folded back exactly,
+  so badly conditioned data (values near 1e8 with unit spread) lose nothing.
+* Means are kept relative to a common ``shift`` (an early value of the data), so the
+  difference of two block means, which the merge multiplies by large counts, is
+  computed between small numbers rather than between two values near 1e8.
+* 8- and 16-bit integers over all axes are counted exactly (:class:`IntHistogram`)
+  and their moments computed from at most 65536 distinct values.
+
+NaN is left out of every moment and counted; min and max ignore it. Whether NaN
+should raise, propagate or be omitted is the caller's policy (:func:`describe`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Elements per block of the kernels: a float64 block (2 MiB) stays in cache.
+BLOCK = 1 << 18
+
+#: The fields of a described statistic, in scipy.stats.describe's order, then counts.
+STAT_FIELDS = (
+    "nobs",
+    "min",
+    "max",
+    "mean",
+    "variance",
+    "skewness",
+    "kurtosis",
+    "std",
+    "nan",
+    "inf",
+    "zeros",
+)
+#: Fields that are counts (integers) rather than floats.
+COUNT_FIELDS = ("nobs", "nan", "inf", "zeros")
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+@dataclass
+class Moments:
+    """Mergeable statistics; every field is an array of the kept shape."""
+
+    n: np.ndarray  # int64: values counted (NaN left out)
+    shift: np.ndarray  # float64: the origin means are kept relative to
+    dmean: np.ndarray  # float64: mean - shift
+    m2: np.ndarray
+    m3: np.ndarray
+    m4: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    nan: np.ndarray  # int64
+    inf: np.ndarray  # int64
+    zeros: np.ndarray  # int64
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...] = ()) -> Moments:
+        """The Moments of no data: the identity of :meth:`merge`."""
+        z = np.zeros(shape, dtype=np.float64)
+        i = np.zeros(shape, dtype=np.int64)
+        return cls(
+            n=i.copy(),
+            shift=z.copy(),
+            dmean=z.copy(),
+            m2=z.copy(),
+            m3=z.copy(),
+            m4=z.copy(),
+            min=np.full(shape, np.nan),
+            max=np.full(shape, np.nan),
+            nan=i.copy(),
+            inf=i.copy(),
+            zeros=i.copy(),
+        )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.n.shape
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.shift + self.dmean
+
+    def rebase(self, shift: np.ndarray) -> Moments:
+        """The same Moments with means kept relative to ``shift``."""
+        shift = np.broadcast_to(_f64(shift), self.shape)
+        if np.array_equal(shift, self.shift, equal_nan=True):
+            return self
+        dmean = np.where(self.n > 0, (self.shift - shift) + self.dmean, 0.0)
+        return Moments(
+            self.n, shift.copy(), dmean, self.m2, self.m3, self.m4,
+            self.min, self.max, self.nan, self.inf, self.zeros,
+        )  # fmt: skip
+
+    # -- combination --------------------------------------------------------------
+
+    def merge(self, other: Moments) -> Moments:
+        """The Moments of the union of the data behind ``self`` and ``other``.
+
+        Both must have the same kept shape (they describe different samples of the
+        same statistic). ``other`` is rebased onto ``self``'s shift when they differ.
+        """
+        if other.shape != self.shape:
+            raise ValueError(f"cannot merge statistics of shape {self.shape} and {other.shape}")
+        a = self
+        b = other.rebase(np.where(a.n > 0, a.shift, other.shift))
+        a = a.rebase(b.shift)
+        na = a.n.astype(np.float64)
+        nb = b.n.astype(np.float64)
+        n = na + nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fa = np.where(n > 0, na / n, 0.0)
+            fb = np.where(n > 0, nb / n, 0.0)
+            delta = np.where((na > 0) & (nb > 0), b.dmean - a.dmean, 0.0)
+            dmean = np.where(na > 0, a.dmean, b.dmean) + delta * fb
+            nab = na * fb  # na * nb / n
+            d2 = delta * delta
+            m2 = a.m2 + b.m2 + d2 * nab
+            m3 = a.m3 + b.m3 + d2 * delta * nab * (fa - fb) + 3.0 * delta * (fa * b.m2 - fb * a.m2)
+            m4 = (
+                a.m4
+                + b.m4
+                + d2 * d2 * nab * (fa * fa - fa * fb + fb * fb)
+                + 6.0 * d2 * (fa * fa * b.m2 + fb * fb * a.m2)
+                + 4.0 * delta * (fa * b.m3 - fb * a.m3)
+            )
+        return Moments(
+            n=a.n + b.n,
+            shift=b.shift,
+            dmean=dmean,
+            m2=m2,
+            m3=m3,
+            m4=m4,
+            min=np.fmin(a.min, b.min),
+            max=np.fmax(a.max, b.max),
+            nan=a.nan + b.nan,
+            inf=a.inf + b.inf,
+            zeros=a.zeros + b.zeros,
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[Moments]) -> Moments:
+        """Stack Moments of consecutive rows along the kept axis 0 (no reduction)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        if len(parts) == 1:
+            return parts[0]
+        fields = {}
+        for name in cls.__dataclass_fields__:
+            fields[name] = np.concatenate([getattr(p, name) for p in parts], axis=0)
+        return cls(**fields)
+
+    @classmethod
+    def merge_all(cls, parts: Iterable[Moments]) -> Moments:
+        result = None
+        for part in parts:
+            result = part if result is None else result.merge(part)
+        if result is None:
+            raise ValueError("nothing to merge")
+        return result
+
+
+# -- kernels ------------------------------------------------------------------------
+
+
+def _central(n, s1, s2, s3, s4):
+    """Central sums about the mean from power sums about an approximate centre."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
+    m2 = s2 - d * s1
+    m3 = s3 - 3.0 * d * s2 + 2.0 * n * d**3
+    m4 = s4 - 4.0 * d * s3 + 6.0 * d * d * s2 - 3.0 * n * d**4
+    return d, m2, m3, m4
+
+
+def _count_inf(x, axis=None) -> np.ndarray:
+    if x.dtype.kind != "f":
+        return np.zeros((), dtype=np.int64) if axis is None else None
+    return np.count_nonzero(np.isinf(x), axis=axis)
+
+
+def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray) -> Moments:
+    """Moments of a 1-D block (fast path: dot products over a reused float64 buffer)."""
+    size = xb.size
+    floating = xb.dtype.kind == "f"
+    c0 = float(np.add.reduce(xb, dtype=np.float64)) / size
+    if floating and not math.isfinite(c0):
+        return _flat_block_nonfinite(xb, shift)
+    d = work[0, :size]
+    d2 = work[1, :size]
+    np.subtract(xb, c0, out=d, dtype=np.float64)
+    s1 = float(d.sum())
+    np.multiply(d, d, out=d2)
+    s2 = float(d2.sum())
+    s3 = float(np.dot(d2, d))
+    s4 = float(np.dot(d2, d2))
+    delta, m2, m3, m4 = _central(size, s1, s2, s3, s4)
+    return Moments(
+        n=np.array(size, dtype=np.int64),
+        shift=np.array(shift),
+        dmean=np.array((c0 - shift) + delta),
+        m2=np.array(m2),
+        m3=np.array(m3),
+        m4=np.array(m4),
+        min=np.array(xb.min(), dtype=np.float64),
+        max=np.array(xb.max(), dtype=np.float64),
+        nan=np.array(0, dtype=np.int64),
+        inf=np.array(0, dtype=np.int64),
+        zeros=np.array(size - np.count_nonzero(xb), dtype=np.int64),
+    )
+
+
+def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> Moments:
+    """A 1-D block holding NaN or infinities: NaN is left out, infinities propagate."""
+    nan_mask = np.isnan(xb)
+    values = xb[~nan_mask].astype(np.float64)
+    n_nan = int(nan_mask.sum())
+    if values.size == 0:
+        m = Moments.empty(())
+        m.nan = np.array(n_nan, dtype=np.int64)
+        m.shift = np.array(shift)
+        return m
+    m = (
+        _flat_block(values, shift, np.empty((2, values.size)))
+        if np.isfinite(values.sum())
+        else _flat_block_inf(values, shift)
+    )
+    m.nan = np.array(n_nan, dtype=np.int64)
+    return m
+
+
+def _flat_block_inf(values: np.ndarray, shift: float) -> Moments:
+    """Moments of finite-or-infinite values: what float arithmetic makes of them."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = values.mean()
+        d = values - mean
+        m2, m3, m4 = (d**2).sum(), (d**3).sum(), (d**4).sum()
+    return Moments(
+        n=np.array(values.size, dtype=np.int64),
+        shift=np.array(shift),
+        dmean=np.array(mean - shift),
+        m2=np.array(m2),
+        m3=np.array(m3),
+        m4=np.array(m4),
+        min=np.array(values.min()),
+        max=np.array(values.max()),
+        nan=np.array(0, dtype=np.int64),
+        inf=np.array(np.count_nonzero(np.isinf(values)), dtype=np.int64),
+        zeros=np.array(values.size - np.count_nonzero(values), dtype=np.int64),
+    )
+
+
+def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) -> Moments:
+    """Moments of a block over ``axes`` (not all axes): numpy reductions in float64.
+
+    ``shift`` has the kept shape, or is None to centre every kept element on its own
+    mean (right when axis 0 is kept and the block's rows are final).
+    """
+    counted = math.prod(x.shape[a] for a in axes)
+    xf = np.array(x, dtype=np.float64)  # a private copy we may overwrite
+    floating = x.dtype.kind == "f"
+    nan_mask = np.isnan(xf) if floating else None
+    has_nan = bool(nan_mask.any()) if floating else False
+    if has_nan:
+        keep = ~nan_mask
+        n = np.count_nonzero(keep, axis=axes)
+        np.copyto(xf, 0.0, where=nan_mask)
+        n_nan = np.count_nonzero(nan_mask, axis=axes)
+    else:
+        n = np.full(tuple(s for i, s in enumerate(x.shape) if i not in axes), counted)
+        n_nan = np.zeros(n.shape, dtype=np.int64)
+    n_keep = np.expand_dims(n, axes)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        c0 = xf.sum(axis=axes, keepdims=True) / np.maximum(n_keep, 1)
+        c0 = np.where(np.isfinite(c0), c0, 0.0) if floating else c0
+        np.subtract(xf, c0, out=xf)
+        if has_nan:
+            np.copyto(xf, 0.0, where=nan_mask)
+        s1 = xf.sum(axis=axes)
+        d2 = xf * xf
+        s2 = d2.sum(axis=axes)
+        np.multiply(xf, d2, out=xf)
+        s3 = xf.sum(axis=axes)
+        np.multiply(d2, d2, out=d2)
+        s4 = d2.sum(axis=axes)
+    c0 = np.squeeze(c0, axis=axes)
+    nf = n.astype(np.float64)
+    delta, m2, m3, m4 = _central(nf, s1, s2, s3, s4)
+    if shift is None:
+        shift = c0
+        dmean = delta
+    else:
+        dmean = (c0 - shift) + delta
+    if floating:
+        with np.errstate(invalid="ignore"):
+            mn = np.fmin.reduce(x, axis=axes).astype(np.float64)
+            mx = np.fmax.reduce(x, axis=axes).astype(np.float64)
+        n_inf = np.count_nonzero(np.isinf(x), axis=axes)
+    else:
+        mn = x.min(axis=axes).astype(np.float64)
+        mx = x.max(axis=axes).astype(np.float64)
+        n_inf = np.zeros(n.shape, dtype=np.int64)
+    zeros = (
+        counted - np.count_nonzero(x, axis=axes)
+        if not has_nan
+        else (np.count_nonzero(x == 0, axis=axes))
+    )
+    empty = n == 0
+    dmean = np.where(empty, 0.0, dmean)
+    return Moments(
+        n=np.asarray(n, dtype=np.int64),
+        shift=np.asarray(shift, dtype=np.float64) * np.ones(n.shape),
+        dmean=np.asarray(dmean, dtype=np.float64),
+        m2=np.where(empty, 0.0, m2),
+        m3=np.where(empty, 0.0, m3),
+        m4=np.where(empty, 0.0, m4),
+        min=np.asarray(mn, dtype=np.float64),
+        max=np.asarray(mx, dtype=np.float64),
+        nan=np.asarray(n_nan, dtype=np.int64),
+        inf=np.asarray(n_inf, dtype=np.int64),
+        zeros=np.asarray(zeros, dtype=np.int64),
+    )
+
+
+# -- exact counting for small integers ----------------------------------------------
+
+_HIST_KINDS = {
+    np.dtype(np.uint8): (256, 0),
+    np.dtype(np.int8): (256, 128),
+    np.dtype(np.uint16): (65536, 0),
+    np.dtype(np.int16): (65536, 32768),
+}
+
+
+def histogram_supported(dtype: np.dtype) -> bool:
+    """True for the 8- and 16-bit integer dtypes counted exactly by IntHistogram."""
+    return np.dtype(dtype).newbyteorder("=") in _HIST_KINDS
+
+
+class IntHistogram:
+    """Exact counts of every value of an 8- or 16-bit integer array."""
+
+    def __init__(self, dtype: np.dtype):
+        dtype = np.dtype(dtype).newbyteorder("=")
+        self.bins, self.offset = _HIST_KINDS[dtype]
+        self.dtype = dtype
+        self.counts = np.zeros(self.bins, dtype=np.int64)
+        self.values = np.arange(self.bins, dtype=np.int64) - self.offset
+
+    def update(self, x: np.ndarray) -> None:
+        flat = np.ascontiguousarray(x).reshape(-1)
+        if flat.dtype != self.dtype:
+            flat = flat.astype(self.dtype)
+        unsigned = flat.view(np.uint8 if self.bins == 256 else np.uint16)
+        # int8 viewed as uint8 puts -128..-1 at 128..255; shift them to 0..255 order.
+        for start in range(0, unsigned.size, 4 * BLOCK):
+            part = unsigned[start : start + 4 * BLOCK]
+            counts = np.bincount(part, minlength=self.bins)
+            if self.offset:
+                counts = np.roll(counts, self.offset)
+            self.counts += counts
+
+    def merge(self, other: IntHistogram) -> IntHistogram:
+        self.counts += other.counts
+        return self
+
+    def moments(self) -> Moments:
+        """Moments computed from the exact counts (no chunking can change them)."""
+        present = np.nonzero(self.counts)[0]
+        if present.size == 0:
+            return Moments.empty(())
+        h = self.counts[present]
+        v = self.values[present]
+        n = int(h.sum())
+        total = sum(int(a) * int(b) for a, b in zip(h.tolist(), v.tolist(), strict=False))
+        k = round(total / n)  # an integer origin near the mean
+        dmean = (total - k * n) / n  # exact integers, one rounding
+        d = (v - k).astype(np.float64) - dmean
+        hf = h.astype(np.float64)
+        d2 = d * d
+        zero_index = self.offset
+        return Moments(
+            n=np.array(n, dtype=np.int64),
+            shift=np.array(float(k)),
+            dmean=np.array(dmean),
+            m2=np.array(float(np.dot(hf, d2))),
+            m3=np.array(float(np.dot(hf, d2 * d))),
+            m4=np.array(float(np.dot(hf, d2 * d2))),
+            min=np.array(float(v[0])),
+            max=np.array(float(v[-1])),
+            nan=np.array(0, dtype=np.int64),
+            inf=np.array(0, dtype=np.int64),
+            zeros=np.array(int(self.counts[zero_index]), dtype=np.int64),
+        )
+
+
+# -- accumulation over chunks ---------------------------------------------------------
+
+
+class Accumulator:
+    """Statistics of an array fed to :meth:`update` as consecutive chunks of rows.
+
+    ``shape`` is the whole array's shape, ``axes`` the sorted reduce axes. When the
+    axes include 0, chunk statistics are merged; otherwise each row's statistics are
+    final and the chunks' results are stacked. ``exclude_zeros`` leaves zeros out of
+    the moments (they are still counted in ``zeros``).
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        axes: tuple[int, ...],
+        *,
+        exclude_zeros: bool = False,
+        exact_integers: bool = True,
+    ):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.axes = tuple(axes)
+        self.ndim = len(self.shape)
+        self.exclude_zeros = exclude_zeros
+        self.flat = self.axes == tuple(range(self.ndim))
+        self.hist = (
+            IntHistogram(self.dtype)
+            if self.flat and exact_integers and histogram_supported(self.dtype)
+            else None
+        )
+        self._merged: Moments | None = None
+        self._parts: list[Moments] = []
+        self._work = None
+
+    def update(self, chunk: np.ndarray) -> None:
+        if self.ndim == 0:
+            chunk = np.asarray(chunk).reshape(1)
+        if self.hist is not None:
+            self.hist.update(chunk)  # zeros are dropped in result() if excluded
+            return
+        if self.flat:
+            self._update_flat(chunk)
+        elif 0 in self.axes:
+            self._add(self._nd(chunk))
+        else:
+            self._parts.append(self._nd(chunk))
+
+    def _add(self, m: Moments) -> None:
+        if self._merged is None:
+            self._merged = m
+        else:
+            self._merged = self._merged.merge(m)
+
+    def _update_flat(self, chunk: np.ndarray) -> None:
+        flat = chunk.reshape(-1)
+        if self._work is None:
+            self._work = np.empty((2, min(BLOCK, max(flat.size, 1))))
+        elif self._work.shape[1] < min(BLOCK, flat.size):
+            self._work = np.empty((2, min(BLOCK, flat.size)))
+        for start in range(0, flat.size, BLOCK):
+            xb = flat[start : start + BLOCK]
+            if self.exclude_zeros:
+                zeros = xb.size - np.count_nonzero(xb)
+                xb = xb[xb != 0]
+            if xb.size == 0:
+                m = Moments.empty(())
+            else:
+                shift = self._current_shift(xb)
+                m = _flat_block(xb, shift, self._work)
+            if self.exclude_zeros:
+                m.zeros = np.array(zeros, dtype=np.int64)
+            self._add(m)
+
+    def _current_shift(self, xb: np.ndarray) -> float:
+        if self._merged is not None and self._merged.n > 0:
+            return float(self._merged.shift)
+        first = xb[:64].astype(np.float64)
+        finite = first[np.isfinite(first)]
+        return float(finite.mean()) if finite.size else 0.0
+
+    def _nd(self, chunk: np.ndarray) -> Moments:
+        rows = chunk.shape[0]
+        row_elems = max(1, math.prod(chunk.shape[1:]))
+        step = max(1, BLOCK // row_elems)
+        parts = []
+        shift = None
+        if 0 in self.axes and self._merged is not None:
+            shift = self._merged.shift
+        for start in range(0, rows, step):
+            xb = chunk[start : start + step]
+            if self.exclude_zeros:
+                zero_mask = xb == 0
+                zeros = np.count_nonzero(zero_mask, axis=self.axes)
+                nans = np.count_nonzero(np.isnan(xb), axis=self.axes) if xb.dtype.kind == "f" else 0
+                xb = np.where(zero_mask, np.nan, xb.astype(np.float64))
+                m = _nd_block(xb, self.axes, shift)
+                m.zeros = np.asarray(zeros, dtype=np.int64)
+                m.nan = np.asarray(nans, dtype=np.int64) * np.ones_like(m.nan)
+            else:
+                m = _nd_block(xb, self.axes, shift)
+            if 0 in self.axes and shift is None:
+                shift = m.shift
+            parts.append(m)
+        if 0 in self.axes:
+            return Moments.merge_all(parts)
+        return Moments.concat(parts)
+
+    def result(self) -> Moments:
+        kept = tuple(s for i, s in enumerate(self.shape) if i not in self.axes)
+        if self.hist is not None:
+            if self.exclude_zeros:
+                zeros = int(self.hist.counts[self.hist.offset])
+                self.hist.counts[self.hist.offset] = 0
+                m = self.hist.moments()
+                self.hist.counts[self.hist.offset] = zeros
+                m.zeros = np.array(zeros, dtype=np.int64)
+                return m
+            return self.hist.moments()
+        if self.flat or 0 in self.axes:
+            return self._merged if self._merged is not None else Moments.empty(kept)
+        if not self._parts:
+            return Moments.empty(kept)
+        return Moments.concat(self._parts)
+
+
+def moments(
+    x: np.ndarray,
+    axes: tuple[int, ...] | None = None,
+    *,
+    chunk_rows: int | None = None,
+    exclude_zeros: bool = False,
+    exact_integers: bool = True,
+) -> Moments:
+    """Moments of an in-memory array over ``axes`` (all by default), in chunks of rows."""
+    x = np.asarray(x)
+    if axes is None:
+        axes = tuple(range(x.ndim))
+    acc = Accumulator(
+        x.shape, x.dtype, axes, exclude_zeros=exclude_zeros, exact_integers=exact_integers
+    )
+    if x.ndim == 0:
+        acc.update(x)
+        return acc.result()
+    step = chunk_rows or max(1, x.shape[0])
+    for start in range(0, max(x.shape[0], 1), step):
+        acc.update(x[start : start + step])
+    return acc.result()
+
+
+# -- the described figures ------------------------------------------------------------
+
+
+def describe(m: Moments, *, nan_policy: str = "omit") -> dict[str, np.ndarray]:
+    """scipy.stats.describe's figures (plus std and counts) from Moments.
+
+    ``nobs``, ``min``, ``max``, ``mean``, ``variance`` (ddof=1), ``skewness`` (biased
+    g1), ``kurtosis`` (Fisher, biased g2), ``std`` (sqrt of variance), and the counts
+    ``nan``, ``inf``, ``zeros``. Like scipy, skewness and kurtosis are NaN when the
+    data are constant to within float64's resolution. With ``nan_policy="propagate"``
+    every figure but the counts is NaN where NaN was seen.
+    """
+    n = m.n.astype(np.float64)
+    mean = m.mean
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        variance = np.where(n > 1, m.m2 / np.maximum(n - 1, 1), np.nan)
+        m2n = m.m2 / n
+        zero = m2n <= (_EPS * mean) ** 2
+        skew = np.where(zero | (n == 0), np.nan, (m.m3 / n) / m2n**1.5)
+        kurt = np.where(zero | (n == 0), np.nan, (m.m4 / n) / (m2n * m2n) - 3.0)
+        std = np.sqrt(variance)
+    mean = np.where(n > 0, mean, np.nan)
+    out = {
+        "nobs": m.n.copy(),
+        "min": m.min.copy(),
+        "max": m.max.copy(),
+        "mean": mean,
+        "variance": variance,
+        "skewness": skew,
+        "kurtosis": kurt,
+        "std": std,
+        "nan": m.nan.copy(),
+        "inf": m.inf.copy(),
+        "zeros": m.zeros.copy(),
+    }
+    if nan_policy == "propagate":
+        seen = m.nan > 0
+        for key in ("min", "max", "mean", "variance", "skewness", "kurtosis", "std"):
+            out[key] = np.where(seen, np.nan, out[key])
+    return out
+
+
+def to_python(stats: dict[str, np.ndarray]) -> dict[str, object]:
+    """Plain Python numbers (nested lists for kept axes) for JSON; NaN/inf become None."""
+
+    def convert(value, count: bool):
+        arr = np.asarray(value)
+        if count:
+            return arr.astype(np.int64).tolist()
+        listed = arr.astype(np.float64).tolist()
+        return _finite_or_none(listed)
+
+    return {k: convert(v, k in COUNT_FIELDS) for k, v in stats.items()}
+
+
+def _finite_or_none(value):
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value if math.isfinite(value) else None
