@@ -35,7 +35,10 @@ demo: $(VENV)/.installed
 	@mkdir -p $(DEMO)
 	$(BIN)/normcli ls sample_data/mnist_sample.npz
 	$(BIN)/normcli describe sample_data/mnist_sample.npz -k x_test
-	$(BIN)/normcli describe sample_data/mnist_sample.npz -k x_test --exclude-zeros
+	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_zscore.npz -k x_test \
+		-m zscore --save-params $(DEMO)/zscore.json --force
+	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_per_image.npz -k x_test \
+		-m per-image --force
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

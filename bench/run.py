@@ -32,12 +32,14 @@ WORK = HERE / "work"
 # Runs ``setup`` untimed, then ``work`` timed; prints seconds and peak RSS as JSON.
 RUNNER = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, sys, time
     {setup}
     t0 = time.perf_counter()
     {work}
     seconds = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM is this process's own peak (ru_maxrss would include the parent's, from fork)
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
     print(json.dumps({{"seconds": seconds, "rss": rss}}), file=sys.stderr)
     """
 )
@@ -82,6 +84,19 @@ def build_inputs() -> dict[str, Path]:
     if not mnist_u8.exists():
         np.save(mnist_u8, (np.load(mnist_f32) * 255).astype(np.uint8))
     paths["mnist_u8"] = mnist_u8
+    big = WORK / "big_f32.npy"
+    if not big.exists():
+        # 1 GiB of float32, written in pieces so building it needs little memory
+        from numpy.lib.format import open_memmap
+
+        rows, cols = (1 << 30) // (4 * 1024), 1024
+        mm = open_memmap(big, mode="w+", dtype=np.float32, shape=(rows, cols))
+        for start in range(0, rows, 16384):
+            part = rng.normal(100.0, 15.0, size=(min(16384, rows - start), cols))
+            mm[start : start + len(part)] = part
+        mm.flush()
+        del mm
+    paths["big_f32"] = big
     return paths
 
 
@@ -113,6 +128,49 @@ def cases(paths: dict[str, Path]) -> list[Case]:
                 anchor=anchor,
             )
         )
+    big = paths["big_f32"]
+    size = big.stat().st_size
+    out_path = WORK / "out.npy"
+    remove = f"import os\nif os.path.exists({str(out_path)!r}): os.remove({str(out_path)!r})\n"
+    out.append(
+        Case(
+            "zscore",
+            "I/O floor: read + write the same bytes (64 MiB chunks)",
+            remove,
+            textwrap.dedent(
+                f"""
+                with open({str(big)!r}, 'rb', buffering=0) as src, \\
+                        open({str(out_path)!r}, 'wb') as dst:
+                    buf = bytearray(64 << 20)
+                    view = memoryview(buf)
+                    while n := src.readinto(buf):
+                        dst.write(view[:n])
+                """
+            ),
+            size,
+        )
+    )
+    out.append(
+        Case(
+            "zscore",
+            "numpy script: load, (x - mean) / std, save",
+            remove + "import numpy as np\n",
+            f"x = np.load({str(big)!r})\n"
+            "x = ((x - x.mean(dtype=np.float64)) / x.std(dtype=np.float64)).astype(np.float32)\n"
+            f"np.save({str(out_path)!r}, x)",
+            size,
+        )
+    )
+    out.append(
+        Case(
+            "zscore",
+            "normcli normalize -m zscore (global)",
+            remove + NORMCLI,
+            normcli_work("normalize", str(big), str(out_path), "-m", "zscore", "-q"),
+            size,
+            anchor="numpy script: load, (x - mean) / std, save",
+        )
+    )
     return out
 
 

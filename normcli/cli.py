@@ -15,16 +15,26 @@ import sys
 import click
 
 from normcli import __version__
-from normcli.errors import NormcliError
+from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
     axis_option,
+    compose,
     exclude_zeros_option,
+    force_option,
     input_argument,
     nan_option,
+    output_argument,
     output_options,
     read_options,
 )
-from normcli.render import Renderer, printable, render_describe, render_ls
+from normcli.render import (
+    Renderer,
+    printable,
+    render_describe,
+    render_fit,
+    render_ls,
+    render_normalize,
+)
 
 
 class Terminated(BaseException):
@@ -52,6 +62,11 @@ class NormcliGroup(click.Group):
             _quiet_broken_pipe()
         except MemoryError:
             _error("out of memory; try a smaller --chunk-size", 1)
+        except OSError as exc:
+            # The formats turn their own I/O errors into NormcliError; this is the net
+            # under them, so that no traceback ever reaches the user.
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _error(f"{where}{exc.strerror or exc}; nothing was written", 1)
 
 
 def _quiet_broken_pipe():
@@ -93,8 +108,9 @@ def ls_command(input_path, as_json, quiet):
 @exclude_zeros_option
 @nan_option("omit")
 @output_options
-def describe_command(input_path, keys, chunk_bytes, axis, exclude_zeros, nan_policy, as_json,
-                     quiet):  # fmt: skip
+def describe_command(
+    input_path, keys, chunk_bytes, axis, exclude_zeros, nan_policy, as_json, quiet
+):
     """Statistics of each array in INPUT, as scipy.stats.describe computes them.
 
     nobs, min, max, mean, variance (ddof=1), skewness and kurtosis (biased, Fisher),
@@ -108,9 +124,14 @@ def describe_command(input_path, keys, chunk_bytes, axis, exclude_zeros, nan_pol
     with open_reader(input_path) as reader:
         infos = select_arrays(reader, keys, default_all=True)
         items = describe_arrays(
-            reader, infos, axis if axis is not None else "all", chunk_bytes=chunk_bytes,
-            exclude_zeros=exclude_zeros, nan_policy=nan_policy, progress=renderer.progress(),
-        )  # fmt: skip
+            reader,
+            infos,
+            axis if axis is not None else "all",
+            chunk_bytes=chunk_bytes,
+            exclude_zeros=exclude_zeros,
+            nan_policy=nan_policy,
+            progress=renderer.progress(),
+        )
     render_describe(renderer, input_path, items, exclude_zeros)
 
 
@@ -133,3 +154,329 @@ def main(argv=None):
         _error("interrupted; nothing was written", 130)
     except Terminated:
         _error("terminated; nothing was written", 143)
+
+
+# -- normalize, fit, invert ------------------------------------------------------------------
+
+
+def _order_callback(ctx, param, value):
+    if value is None:
+        return None
+    from normcli.normalizers import parse_order
+
+    try:
+        return parse_order(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _factor_callback(ctx, param, value):
+    if value is None:
+        return None
+    from normcli.normalizers import parse_factor
+
+    try:
+        parse_factor(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+METHOD_CHOICES = ["minmax", "zscore", "lp", "per-image", "scale"]
+
+method_options = compose(
+    click.option(
+        "-m",
+        "--method",
+        type=click.Choice(METHOD_CHOICES),
+        help="minmax, zscore, lp (x / p-norm, as keras.utils.normalize), per-image, scale.",
+    ),
+    axis_option(
+        "Default: all for minmax and zscore, -1 for lp (as Keras), all but 0 for per-image."
+    ),
+    click.option(
+        "--range",
+        "feature_range",
+        nargs=2,
+        type=float,
+        metavar="LO HI",
+        help="minmax/per-image: target range (default 0 1).",
+    ),
+    click.option("--clip", is_flag=True, help="minmax/per-image: clip held-out data into range."),
+    click.option("--ddof", type=click.IntRange(min=0), help="zscore: std's ddof (default 0)."),
+    click.option("--eps", type=click.FloatRange(min=0), help="zscore: divide by sqrt(var + EPS)."),
+    click.option(
+        "--order",
+        callback=_order_callback,
+        metavar="P",
+        help="lp: 1, 2 (default), inf, 0 (count of nonzeros) or any p > 0.",
+    ),
+    click.option(
+        "--factor",
+        callback=_factor_callback,
+        metavar="F",
+        help="scale: the factor, a number or a fraction such as 1/255.",
+    ),
+    nan_option("raise"),
+)
+
+
+def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor):
+    """Validate the method's options once and return a maker of fresh normalizers."""
+    from normcli.normalizers import make_normalizer
+
+    opts = {
+        "feature_range": feature_range,
+        "clip": True if clip else None,
+        "ddof": ddof,
+        "eps": eps,
+        "order": order,
+        "factor": factor,
+    }
+    if method == "scale" and factor is None:
+        raise click.UsageError("-m scale needs --factor, e.g. --factor 1/255")
+    make_normalizer(method, axis, nan_policy=nan_policy, **opts)  # fails early if wrong
+
+    def make():
+        return make_normalizer(method, axis, nan_policy=nan_policy, **opts)
+
+    return make
+
+
+def _no_method_options_with_params(
+    method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
+):
+    given = [
+        name
+        for name, value in (
+            ("--axis", axis),
+            ("--range", feature_range),
+            ("--clip", clip or None),
+            ("--ddof", ddof),
+            ("--eps", eps),
+            ("--order", order),
+            ("--factor", factor),
+        )
+        if value is not None
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot be combined with --params, which holds the method "
+            "and its options"
+        )
+    saved = params_doc.get("method") if isinstance(params_doc, dict) else None
+    if method is not None and saved is not None and method != saved:
+        raise ParameterError(
+            f"{params_path} holds {saved} parameters, not {method}; drop -m or use "
+            f"parameters fitted with -m {method}"
+        )
+
+
+@cli.command("normalize")
+@input_argument
+@output_argument
+@method_options
+@read_options
+@click.option("--fit-key", metavar="NAME", help="Fit on this array, apply to every -k array.")
+@click.option("--params", "params_path", metavar="FILE", help="Apply saved parameters.")
+@click.option("--save-params", metavar="FILE", help="Save the fitted parameters as JSON.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64"]),
+    default="float32",
+    show_default=True,
+    help="dtype of the normalized arrays.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["gzip", "lzf", "none"]),
+    help="gzip for .npz and .h5 (lzf: .h5 only).",
+)
+@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@force_option
+@output_options
+def normalize_command(
+    input_path,
+    output_path,
+    method,
+    axis,
+    feature_range,
+    clip,
+    ddof,
+    eps,
+    order,
+    factor,
+    nan_policy,
+    keys,
+    chunk_bytes,
+    fit_key,
+    params_path,
+    save_params,
+    dtype,
+    compression,
+    strict,
+    force,
+    as_json,
+    quiet,
+):
+    """Normalize arrays of INPUT into OUTPUT and print statistics before and after.
+
+    Arrays not selected with -k are copied through unchanged. OUTPUT's format comes
+    from its extension (.npy, .npz, .h5); it is written to a temporary file beside it
+    and moved into place only when complete.
+    """
+    from normcli.engine import NormalizeOptions, load_params, normalize_file
+
+    renderer = Renderer(as_json=as_json, quiet=quiet)
+    params_doc = None
+    if params_path:
+        if fit_key:
+            raise click.UsageError("--fit-key and --params both give the statistics; use one")
+        params_doc = load_params(params_path)
+        _no_method_options_with_params(
+            method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
+        )
+        make = None
+    else:
+        if method is None:
+            raise click.UsageError("choose a method with -m (or apply saved ones with --params)")
+        make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
+    options = NormalizeOptions(
+        keys=keys,
+        fit_key=fit_key,
+        dtype=dtype,
+        compression=compression,
+        chunk_bytes=chunk_bytes,
+        nan_policy=nan_policy,
+        force=force,
+        strict=strict,
+        save_params=save_params,
+    )
+    report = normalize_file(
+        input_path,
+        output_path,
+        make,
+        options,
+        params_doc=params_doc,
+        params_where=str(params_path),
+        progress=renderer.progress(),
+    )
+    render_normalize(renderer, report)
+
+
+@cli.command("fit")
+@input_argument
+@method_options
+@read_options
+@click.option(
+    "-o",
+    "--output",
+    "params_out",
+    metavar="PARAMS.json",
+    help="Where to save the parameters (JSON). Without it they are only shown.",
+)
+@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@force_option
+@output_options
+def fit_command(
+    input_path,
+    method,
+    axis,
+    feature_range,
+    clip,
+    ddof,
+    eps,
+    order,
+    factor,
+    nan_policy,
+    keys,
+    chunk_bytes,
+    params_out,
+    strict,
+    force,
+    as_json,
+    quiet,
+):
+    """Compute a normalizer's parameters on one array of INPUT and save them.
+
+    Apply them to other data with `normalize --params`, undo them with `invert`.
+    """
+    from normcli.engine import NormalizeOptions, fit_file, write_params
+
+    if method is None:
+        raise click.UsageError("choose a method with -m")
+    renderer = Renderer(as_json=as_json, quiet=quiet)
+    make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
+    options = NormalizeOptions(
+        keys=keys, chunk_bytes=chunk_bytes, nan_policy=nan_policy, force=force, strict=strict
+    )
+    if params_out:
+        from pathlib import Path
+
+        if Path(params_out).exists() and not force:
+            raise NormcliError(f"{params_out} already exists; use --force to replace it")
+    doc, before = fit_file(input_path, make, options, progress=renderer.progress())
+    if params_out:
+        write_params(params_out, doc, force=force)
+    render_fit(renderer, input_path, doc, before, params_out)
+
+
+@cli.command("invert")
+@input_argument
+@output_argument
+@click.option(
+    "--params",
+    "params_path",
+    required=True,
+    metavar="FILE",
+    help="The parameters the data were normalized with.",
+)
+@read_options
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64", "original"]),
+    default="float32",
+    show_default=True,
+    help="dtype of the restored arrays; original rounds back to the fitted array's dtype.",
+)
+@click.option("--compression", type=click.Choice(["gzip", "lzf", "none"]))
+@nan_option("propagate")
+@force_option
+@output_options
+def invert_command(
+    input_path,
+    output_path,
+    params_path,
+    keys,
+    chunk_bytes,
+    dtype,
+    compression,
+    nan_policy,
+    force,
+    as_json,
+    quiet,
+):
+    """Undo a saved minmax, zscore or scale normalization of INPUT into OUTPUT."""
+    from normcli.engine import NormalizeOptions, load_params, normalize_file
+
+    renderer = Renderer(as_json=as_json, quiet=quiet)
+    params_doc = load_params(params_path)
+    options = NormalizeOptions(
+        keys=keys,
+        dtype=dtype,
+        compression=compression,
+        chunk_bytes=chunk_bytes,
+        nan_policy=nan_policy,
+        force=force,
+    )
+    report = normalize_file(
+        input_path,
+        output_path,
+        None,
+        options,
+        params_doc=params_doc,
+        params_where=str(params_path),
+        invert=True,
+        progress=renderer.progress(),
+    )
+    render_normalize(renderer, report)

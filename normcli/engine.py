@@ -147,9 +147,13 @@ def describe_arrays(
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
             m = stats_of(
-                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
+                reader,
+                info,
+                axes,
+                chunk_bytes=chunk_bytes,
+                exclude_zeros=exclude_zeros,
                 progress=progress,
-            )  # fmt: skip
+            )
             stats = describe(m, nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
@@ -168,3 +172,455 @@ def describe_arrays(
                 )
             )
     return results
+
+
+# -- normalize, fit, invert ----------------------------------------------------------------
+
+
+@dataclass
+class ArrayReport:
+    """What ``normalize``/``invert`` did to one array (DESIGN.md's JSON contract)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype_in: np.dtype
+    dtype_out: np.dtype
+    method: str
+    axis: list[int] | None
+    params: dict
+    before: dict[str, np.ndarray]
+    after: dict[str, np.ndarray]
+
+
+@dataclass
+class NormalizeReport:
+    input: str
+    output: str
+    arrays: list[ArrayReport]
+    passed: list[str]
+    dropped: list[str] = field(default_factory=list)
+    params_file: str | None = None
+    params: dict | None = None
+
+
+@dataclass
+class NormalizeOptions:
+    """Everything about a run but the normalizer itself."""
+
+    keys: Sequence[str] = ()
+    fit_key: str | None = None
+    dtype: str = "float32"  # float32, float64, or "original" (invert only)
+    compression: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK
+    nan_policy: str = "raise"
+    force: bool = False
+    strict: bool = False
+    save_params: str | None = None
+
+
+def check_output_path(input_path, output_path, force: bool) -> None:
+    """Refuse to write onto INPUT (also through a link) or over an existing OUTPUT."""
+    import os
+    from pathlib import Path
+
+    from normcli.errors import OutputError
+
+    src, dst = Path(input_path), Path(output_path)
+    if dst.exists() or dst.is_symlink():
+        try:
+            same = dst.exists() and os.path.samefile(src, dst)
+        except OSError:
+            same = False
+        if same:
+            raise OutputError(
+                f"{dst} is the input file {src}; normcli never overwrites its input: "
+                "choose another OUTPUT"
+            )
+        if dst.is_dir() and not dst.is_symlink():
+            raise OutputError(f"{dst} is a directory; give a file name such as {dst}/out.npz")
+        if not force:
+            raise OutputError(f"{dst} already exists; use --force to replace it")
+
+
+def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> InputError:
+    m = acc.result()
+    n_nan, n_inf = int(np.sum(m.nan)), int(np.sum(m.inf))
+    what = " and ".join(
+        w for w in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "") if w
+    )
+    return InputError(
+        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}; "
+        "use --nan omit to fit on the finite values and leave the others in place, or "
+        "--nan propagate"
+    )
+
+
+class _Pass:
+    """One streamed pass over an array: before-statistics, fitting, NaN checks."""
+
+    def __init__(
+        self, reader: Reader, info: ArrayInfo, options: NormalizeOptions, progress: Progress
+    ):
+        self.reader, self.info, self.options, self.progress = reader, info, options, progress
+        ndim = len(info.shape)
+        self.before = Accumulator(info.shape, info.dtype, tuple(range(ndim)))
+        self.rows = rows_per_chunk(info, options.chunk_bytes)
+        self._seen_nonfinite = 0
+
+    def chunks(self, label: str):
+        with self.progress.task(label, self.info.nbytes) as task:
+            for chunk in self.reader.iter_chunks(self.info.name, self.rows):
+                yield chunk
+                task.advance(chunk.nbytes)
+
+    def observe(self, chunk: np.ndarray) -> None:
+        """Before-statistics of a chunk, with --nan raise enforced on the spot."""
+        self.before.update(chunk)
+        raising = self.options.nan_policy == "raise" and self.info.dtype.kind == "f"
+        if raising and self.before.nonfinite() > 0:
+            raise _nonfinite_error(self.reader, self.info, self.before)
+
+
+def _as_stream_shape(chunk: np.ndarray) -> np.ndarray:
+    return chunk.reshape(1) if chunk.ndim == 0 else chunk
+
+
+def fit_array(
+    reader: Reader,
+    info: ArrayInfo,
+    norm,
+    options: NormalizeOptions,
+    progress: Progress,
+    with_before: bool = True,
+):
+    """Pass 1: fit ``norm`` on the array (and take its before-statistics)."""
+    scan = _Pass(reader, info, options, progress)
+    norm.reset()
+    norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")
+    # A global minmax or zscore needs nothing but the before-statistics: one
+    # accumulator serves both (a second is used only if non-finite values turn up).
+    shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(_stream_shape(info))))
+    for chunk in scan.chunks(f"fit {info.name}"):
+        chunk = _as_stream_shape(chunk)
+        scan.observe(chunk)
+        if not shared:
+            norm.partial_fit(chunk)
+    before = scan.before.result()
+    if shared and not norm.fit_from_moments(before):
+        for chunk in scan.chunks(f"fit {info.name} (finite values)"):
+            norm.partial_fit(_as_stream_shape(chunk))
+    return describe(before) if with_before else None
+
+
+def _stream_shape(info: ArrayInfo) -> tuple[int, ...]:
+    return tuple(info.shape) if info.shape else (1,)
+
+
+def _output_dtype(options: NormalizeOptions, info: ArrayInfo, params: dict | None) -> np.dtype:
+    if options.dtype == "original":
+        original = (params or {}).get("fitted_on", {}).get("dtype")
+        return np.dtype(original or info.dtype)
+    return np.dtype(options.dtype)
+
+
+def _apply_array(
+    reader, info, norm, sink, options, progress, *, invert: bool, before_done, out_dtype
+) -> tuple[dict, dict]:
+    """Pass 2: transform (or invert), write, and measure what was written."""
+    scan = _Pass(reader, info, options, progress)
+    after = Accumulator(_stream_shape(info), out_dtype, tuple(range(len(_stream_shape(info)))))
+    out_buf = None
+    verb = "invert" if invert else "normalize"
+    for chunk in scan.chunks(f"{verb} {info.name}"):
+        chunk = _as_stream_shape(chunk)
+        if before_done is None:
+            scan.observe(chunk)
+        if out_buf is None or out_buf.shape[0] < chunk.shape[0]:
+            out_buf = np.empty(chunk.shape, dtype=out_dtype)
+        out = out_buf[: chunk.shape[0]]
+        if invert:
+            norm.inverse_transform(chunk, out=out)
+        else:
+            norm.transform(chunk, out=out)
+        after.update(out)
+        sink.write(out.reshape(()) if not info.shape else out)
+    before = before_done if before_done is not None else describe(scan.before.result())
+    return before, describe(after.result())
+
+
+def _copy_array(reader: Reader, info: ArrayInfo, writer, options, progress) -> None:
+    rows = rows_per_chunk(info, options.chunk_bytes)
+    with (
+        writer.add(info.name, info.shape, info.dtype) as sink,
+        progress.task(f"copy {info.name}", info.nbytes) as task,
+    ):
+        for chunk in reader.iter_chunks(info.name, rows):
+            sink.write(chunk)
+            task.advance(chunk.nbytes)
+
+
+def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, progress) -> None:
+    from normcli.axes import format_axis, sample_split
+
+    what = sample_split(tuple(info.shape), norm.axes_)
+    if what is None:
+        return
+    message = (
+        f"--axis {format_axis(norm.axes_)} on {where} of shape {tuple(info.shape)} normalizes "
+        f"{what} separately, which is almost never meant; for one normalization per image use "
+        f"--axis {','.join(str(a) for a in range(1, len(info.shape)))} or -m per-image"
+    )
+    if options.strict:
+        raise ParameterError(message + " (an error because of --strict)")
+    progress.warn(message)
+
+
+def normalize_file(
+    input_path,
+    output_path,
+    make_normalizer,
+    options: NormalizeOptions,
+    *,
+    params_doc: dict | None = None,
+    params_where: str = "params",
+    invert: bool = False,
+    progress: Progress | None = None,
+) -> NormalizeReport:
+    """Normalize (or invert) the selected arrays of INPUT into OUTPUT.
+
+    ``make_normalizer()`` returns a fresh, unfitted normalizer. With ``params_doc`` the
+    saved parameters are applied instead; with ``options.fit_key`` one normalizer is
+    fitted on that array and applied to every selected one. Arrays not selected are
+    copied through unchanged. OUTPUT appears only when everything is written.
+    """
+    from normcli.io import open_reader, open_writer, output_format
+    from normcli.normalizers import normalizer_from_params, params_document
+
+    progress = progress or Progress()
+    check_output_path(input_path, output_path, options.force)
+    fmt = output_format(__import__("pathlib").Path(output_path))
+    if options.save_params:
+        check_output_path(input_path, options.save_params, options.force)
+    with open_reader(input_path) as reader:
+        selected = select_arrays(reader, options.keys, default_all=False)
+        for info in selected:
+            check_not_empty(reader, info)
+        if options.fit_key is not None:
+            reader.info(options.fit_key)  # a missing fit key lists the keys
+        one_file = fmt == "npy"
+        if one_file and len(selected) > 1:
+            raise ParameterError(
+                f"{output_path} is a .npy file, which holds one array; write .npz or .h5 to "
+                f"keep {', '.join(a.name for a in selected)}"
+            )
+        shared = None
+        before_of: dict[str, dict] = {}
+        reports: list[ArrayReport] = []
+        passed: list[str] = []
+        dropped: list[str] = []
+        with (
+            open_writer(output_path, compression=options.compression) as writer,
+            single_blas_thread(),
+        ):
+            if params_doc is not None:
+                shared = normalizer_from_params(params_doc, params_where, options.nan_policy)
+            elif options.fit_key is not None:
+                shared = make_normalizer()
+                fit_info = reader.info(options.fit_key)
+                check_not_empty(reader, fit_info)
+                shared.bind(_stream_shape(fit_info), f"{reader.path}:{fit_info.name}")
+                if shared.needs_fit:
+                    before_of[fit_info.name] = fit_array(
+                        reader, fit_info, shared, options, progress
+                    )
+                else:
+                    progress.warn(
+                        f"-m {shared.method} over axes {shared.axes_} normalizes each sample "
+                        f"with its own statistics; --fit-key {options.fit_key} changes nothing"
+                    )
+            elif len(selected) > 1:
+                probe = make_normalizer().bind(
+                    _stream_shape(selected[0]), f"{reader.path}:{selected[0].name}"
+                )
+                if probe.needs_fit:
+                    names = ", ".join(a.name for a in selected)
+                    progress.warn(
+                        f"{names} are each normalized with their own statistics; to apply "
+                        f"the training statistics to the others use --fit-key "
+                        f"{selected[0].name}"
+                    )
+            params_out = None
+            for info in reader.arrays():
+                where = f"{reader.path}:{info.name}"
+                if info not in selected:
+                    if one_file:
+                        dropped.append(info.name)
+                    else:
+                        _copy_array(reader, info, writer, options, progress)
+                        passed.append(info.name)
+                    continue
+                norm = shared if shared is not None else make_normalizer()
+                norm.bind(_stream_shape(info), where)
+                if invert and not norm.invertible:
+                    raise ParameterError(norm.not_invertible_reason())
+                if not invert:
+                    _warn_split(norm, info, where, options, progress)
+                before = before_of.get(info.name)
+                if shared is None and norm.needs_fit:
+                    before = fit_array(reader, info, norm, options, progress)
+                out_dtype = _output_dtype(options, info, params_doc)
+                with writer.add(info.name, info.shape, out_dtype) as sink:
+                    before, after = _apply_array(
+                        reader,
+                        info,
+                        norm,
+                        sink,
+                        options,
+                        progress,
+                        invert=invert,
+                        before_done=before,
+                        out_dtype=out_dtype,
+                    )
+                fitted_on = info
+                if options.fit_key is not None:
+                    fitted_on = reader.info(options.fit_key)
+                doc = (
+                    params_document(
+                        norm,
+                        source=str(reader.path),
+                        key=fitted_on.name,
+                        shape=_stream_shape(fitted_on),
+                        dtype=fitted_on.dtype,
+                    )
+                    if params_doc is None
+                    else params_doc
+                )
+                params_out = params_out or doc
+                reports.append(
+                    ArrayReport(
+                        name=info.name,
+                        shape=tuple(info.shape),
+                        dtype_in=info.dtype,
+                        dtype_out=out_dtype,
+                        method=norm.method,
+                        axis=list(norm.axes_) if norm.axes_ is not None else None,
+                        params=doc,
+                        before=before,
+                        after=after,
+                    )
+                )
+            params_text = None
+            if options.save_params:
+                if shared is None and len(reports) > 1:
+                    raise ParameterError(
+                        "--save-params saves one set of parameters, but each array was fitted "
+                        "on itself; add --fit-key NAME"
+                    )
+                params_text = params_json(params_out, options.save_params)
+            writer.commit()
+    if params_text is not None:
+        write_text_atomically(options.save_params, params_text, force=options.force)
+    for name in dropped:
+        progress.warn(f"{name} is not written: a .npy OUTPUT holds one array")
+    return NormalizeReport(
+        input=str(input_path),
+        output=str(output_path),
+        arrays=reports,
+        passed=passed,
+        dropped=dropped,
+        params_file=options.save_params,
+        params=params_out,
+    )
+
+
+def fit_file(
+    input_path, make_normalizer, options: NormalizeOptions, *, progress: Progress | None = None
+) -> tuple[dict, dict]:
+    """``fit``: the params document of one array, and its before-statistics."""
+    from normcli.io import open_reader
+    from normcli.normalizers import params_document
+
+    progress = progress or Progress()
+    with open_reader(input_path) as reader:
+        keys = list(options.keys)
+        if options.fit_key:
+            keys = [options.fit_key]
+        selected = select_arrays(reader, keys, default_all=False)
+        if len(selected) != 1:
+            raise ParameterError("fit takes one array: give one -k NAME")
+        info = selected[0]
+        check_not_empty(reader, info)
+        norm = make_normalizer()
+        norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")
+        if not norm.needs_fit and norm.method != "scale":
+            raise ParameterError(
+                f"-m {norm.method} over axes {list(norm.axes_)} normalizes each sample with its "
+                "own statistics: there is nothing to fit (include axis 0 to fit across samples)"
+            )
+        _warn_split(norm, info, f"{reader.path}:{info.name}", options, progress)
+        with single_blas_thread():
+            before = fit_array(reader, info, norm, options, progress)
+        doc = params_document(
+            norm,
+            source=str(reader.path),
+            key=info.name,
+            shape=_stream_shape(info),
+            dtype=info.dtype,
+        )
+    return doc, before
+
+
+def load_params(path) -> dict:
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p} does not exist; create it with normcli fit ... -o {p}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def params_json(doc: dict, where) -> str:
+    """The params document as JSON text; floats round-trip exactly (shortest repr)."""
+    from normcli.jsonfmt import dumps
+
+    try:
+        return dumps(doc) + "\n"
+    except ValueError:
+        raise InputError(
+            f"the fitted parameters for {where} contain NaN or infinity (a slice with no "
+            "finite values?); nothing was saved"
+        ) from None
+
+
+def write_params(path, doc: dict, *, force: bool) -> None:
+    write_text_atomically(path, params_json(doc, path), force=force)
+
+
+def write_text_atomically(path, text: str, *, force: bool) -> None:
+    """Write a small text file atomically (temp file beside it, then os.replace)."""
+    from pathlib import Path
+
+    from normcli.errors import OutputError
+    from normcli.io.base import remove_quietly, replace_into_place, temp_path_beside
+
+    target = Path(path)
+    if (target.exists() or target.is_symlink()) and not force:
+        raise OutputError(f"{target} already exists; use --force to replace it")
+    tmp = temp_path_beside(target)
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+    except FileNotFoundError:
+        raise OutputError(f"cannot write {target}: its directory does not exist") from None
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+    replace_into_place(tmp, target)

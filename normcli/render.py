@@ -8,7 +8,6 @@ the cursor or recolour the terminal.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 import time
@@ -20,12 +19,23 @@ from rich.table import Table
 from rich.text import Text
 
 from normcli.engine import Progress
+from normcli.jsonfmt import dumps
 from normcli.stats import COUNT_FIELDS, to_python
 from normcli.units import format_bytes
 
 #: Rows of a statistics table, in scipy.stats.describe's order, then the counts.
-TABLE_ROWS = ("nobs", "min", "max", "mean", "variance", "std", "skewness", "kurtosis", "nan",
-              "zeros")  # fmt: skip
+TABLE_ROWS = (
+    "nobs",
+    "min",
+    "max",
+    "mean",
+    "variance",
+    "std",
+    "skewness",
+    "kurtosis",
+    "nan",
+    "zeros",
+)
 #: At most this many kept slices get a column each; more are summarised.
 MAX_COLUMNS = 16
 
@@ -62,21 +72,6 @@ def fmt_number(value, count: bool = False) -> str:
     return f"{v:.10g}"
 
 
-def dumps(document, indent: int = 0) -> str:
-    """Strict JSON (no NaN/Infinity tokens; non-finite numbers were made None already).
-
-    Objects are indented for people; lists of numbers stay on one line each.
-    """
-    pad = "  " * (indent + 1)
-    if isinstance(document, dict) and document:
-        items = [f"{pad}{json.dumps(str(k))}: {dumps(v, indent + 1)}" for k, v in document.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
-    if isinstance(document, list) and any(isinstance(v, dict) for v in document):
-        items = [pad + dumps(v, indent + 1) for v in document]
-        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
-    return json.dumps(document, allow_nan=False, separators=(", ", ": "))
-
-
 class Renderer:
     """Where results and messages go for one command invocation."""
 
@@ -84,7 +79,7 @@ class Renderer:
         self.as_json = as_json
         self.quiet = quiet
         self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-        self.err = Console(file=sys.stderr, highlight=False, stderr=True)
+        self.err = Console(file=sys.stderr, highlight=False, stderr=True, soft_wrap=True)
 
     # messages --------------------------------------------------------------------------
 
@@ -289,10 +284,122 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
         )
         return
     table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (("name", "left"), ("shape", "left"), ("dtype", "left"),
-                         ("bytes", "right"), ("size", "right")):  # fmt: skip
+    for col, justify in (
+        ("name", "left"),
+        ("shape", "left"),
+        ("dtype", "left"),
+        ("bytes", "right"),
+        ("size", "right"),
+    ):
         table.add_column(col, justify=justify)
     for a in infos:
-        table.add_row(literal(a.name), str(tuple(a.shape)), str(a.dtype), f"{a.nbytes:,}",
-                      format_bytes(a.nbytes))  # fmt: skip
+        table.add_row(
+            literal(a.name),
+            str(tuple(a.shape)),
+            str(a.dtype),
+            f"{a.nbytes:,}",
+            format_bytes(a.nbytes),
+        )
     renderer.print(table)
+
+
+def _params_summary(params: dict) -> str:
+    opts = params.get("options") or {}
+    parts = [f"{k}={v}" for k, v in opts.items() if v is not None and v is not False]
+    return " ".join(parts)
+
+
+def normalize_document(report) -> dict:
+    doc = {
+        "input": report.input,
+        "output": report.output,
+        "arrays": [
+            {
+                "name": a.name,
+                "shape": list(a.shape),
+                "dtype_in": str(a.dtype_in),
+                "dtype_out": str(a.dtype_out),
+                "method": a.method,
+                "axis": a.axis,
+                "params": a.params,
+                "before": to_python(a.before),
+                "after": to_python(a.after),
+            }
+            for a in report.arrays
+        ],
+        "passed": list(report.passed),
+    }
+    if report.dropped:
+        doc["dropped"] = list(report.dropped)
+    if report.params_file:
+        doc["params_file"] = report.params_file
+    return doc
+
+
+def render_normalize(renderer: Renderer, report) -> None:
+    if renderer.as_json:
+        renderer.json(normalize_document(report))
+        return
+    for a in report.arrays:
+        title = Text()
+        title.append(printable(a.name), style="bold cyan")
+        title.append(f"  {tuple(a.shape)} {a.dtype_in} -> {a.dtype_out}  ")
+        title.append(f"{a.method}", style="bold")
+        axis = "all" if a.axis is None or a.axis == list(range(len(a.shape))) else a.axis
+        title.append(f" axis={axis if isinstance(axis, str) else ','.join(map(str, axis))}")
+        summary = _params_summary(a.params)
+        if summary:
+            title.append(f"  {summary}", style="dim")
+        renderer.print(title)
+        renderer.print(stats_table([("before", a.before), ("after", a.after)], ()))
+        renderer.print("")
+    if report.passed:
+        renderer.print(literal(f"copied unchanged: {', '.join(report.passed)}", style="dim"))
+    renderer.note(f"wrote {printable(report.output)}")
+    if report.params_file:
+        renderer.note(f"saved parameters to {printable(report.params_file)}")
+
+
+def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, saved) -> None:
+    if renderer.as_json:
+        out = {"input": input_path, "params": doc, "before": to_python(before)}
+        if saved:
+            out["params_file"] = saved
+        renderer.json(out)
+        return
+    fitted = doc.get("fitted_on", {})
+    title = Text()
+    title.append(printable(fitted.get("key", "")), style="bold cyan")
+    title.append(f"  {tuple(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
+    title.append(doc["method"], style="bold")
+    axes = doc.get("axes")
+    title.append(f" axis={'all' if doc.get('axis') == 'all' else ','.join(map(str, axes or []))}")
+    summary = _params_summary(doc)
+    if summary:
+        title.append(f"  {summary}", style="dim")
+    renderer.print(title)
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("statistic", style="bold")
+    stats = doc.get("statistics") or {}
+    shaped = any(np.ndim(v) for v in stats.values())
+    if shaped:
+        for what in ("min", "median", "max"):
+            table.add_column(f"{what} over slices", justify="right")
+    else:
+        table.add_column("value", justify="right")
+    for key, value in stats.items():
+        arr = np.asarray(value, dtype=np.float64)
+        if shaped:
+            finite = arr[np.isfinite(arr)]
+            cells = (
+                [fmt_number(v) for v in (finite.min(), np.median(finite), finite.max())]
+                if finite.size
+                else ["nan"] * 3
+            )
+            table.add_row(key, *cells)
+        else:
+            table.add_row(key, fmt_number(arr))
+    if stats:
+        renderer.print(table)
+    if saved:
+        renderer.note(f"saved parameters to {printable(saved)}")

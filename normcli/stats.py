@@ -109,9 +109,18 @@ class Moments:
             return self
         dmean = np.where(self.n > 0, (self.shift - shift) + self.dmean, 0.0)
         return Moments(
-            self.n, shift.copy(), dmean, self.m2, self.m3, self.m4,
-            self.min, self.max, self.nan, self.inf, self.zeros,
-        )  # fmt: skip
+            self.n,
+            shift.copy(),
+            dmean,
+            self.m2,
+            self.m3,
+            self.m4,
+            self.min,
+            self.max,
+            self.nan,
+            self.inf,
+            self.zeros,
+        )
 
     # -- combination --------------------------------------------------------------
 
@@ -128,23 +137,17 @@ class Moments:
         a = a.rebase(b.shift)
         na = a.n.astype(np.float64)
         nb = b.n.astype(np.float64)
-        n = na + nb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fa = np.where(n > 0, na / n, 0.0)
-            fb = np.where(n > 0, nb / n, 0.0)
-            delta = np.where((na > 0) & (nb > 0), b.dmean - a.dmean, 0.0)
-            dmean = np.where(na > 0, a.dmean, b.dmean) + delta * fb
-            nab = na * fb  # na * nb / n
-            d2 = delta * delta
-            m2 = a.m2 + b.m2 + d2 * nab
-            m3 = a.m3 + b.m3 + d2 * delta * nab * (fa - fb) + 3.0 * delta * (fa * b.m2 - fb * a.m2)
-            m4 = (
-                a.m4
-                + b.m4
-                + d2 * d2 * nab * (fa * fa - fa * fb + fb * fb)
-                + 6.0 * d2 * (fa * fa * b.m2 + fb * fb * a.m2)
-                + 4.0 * delta * (fa * b.m3 - fb * a.m3)
-            )
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            both = (na > 0) & (nb > 0)
+            # an empty side contributes nothing; keep the other's mean exactly
+            da = np.where(na > 0, a.dmean, b.dmean)
+            db = np.where(nb > 0, b.dmean, a.dmean)
+            dmean, m2, m3, m4 = _combine(na, nb, da, db, a.m2, b.m2, a.m3, b.m3, a.m4, b.m4)
+            empty = ~both
+            dmean = np.where(empty, da, dmean)
+            m2 = np.where(empty, a.m2 + b.m2, m2)
+            m3 = np.where(empty, a.m3 + b.m3, m3)
+            m4 = np.where(empty, a.m4 + b.m4, m4)
         return Moments(
             n=a.n + b.n,
             shift=b.shift,
@@ -194,80 +197,135 @@ def _central(n, s1, s2, s3, s4):
     return d, m2, m3, m4
 
 
-def _count_inf(x, axis=None) -> np.ndarray:
-    if x.dtype.kind != "f":
-        return np.zeros((), dtype=np.int64) if axis is None else None
-    return np.count_nonzero(np.isinf(x), axis=axis)
+def _combine(na, nb, da, db, a2, b2, a3, b3, a4, b4):
+    """Chan, Golub & LeVeque (M2) and Pébay (M3, M4): the union of two parts.
+
+    ``na``/``nb`` are counts (both > 0), ``da``/``db`` the means relative to one
+    common origin, ``a2``..``b4`` the central sums. Plain arithmetic, so it serves
+    Python floats (the per-block fast path) and numpy arrays (kept axes) alike.
+    Returns the union's mean (same origin) and its M2, M3, M4.
+    """
+    n = na + nb
+    fa = na / n
+    fb = nb / n
+    delta = db - da
+    nab = na * fb  # na * nb / n
+    d2 = delta * delta
+    m2 = a2 + b2 + d2 * nab
+    m3 = a3 + b3 + d2 * delta * nab * (fa - fb) + 3.0 * delta * (fa * b2 - fb * a2)
+    m4 = (
+        a4
+        + b4
+        + d2 * d2 * nab * (fa * fa - fa * fb + fb * fb)
+        + 6.0 * d2 * (fa * fa * b2 + fb * fb * a2)
+        + 4.0 * delta * (fa * b3 - fb * a3)
+    )
+    return da + delta * fb, m2, m3, m4
 
 
-def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray) -> Moments:
-    """Moments of a 1-D block (fast path: dot products over a reused float64 buffer)."""
+#: Stride of the subsample a block's provisional centre is taken from.
+_CENTRE_STRIDE = 61
+
+
+#: The running figures of the flat path, as Python numbers (cheap to merge per block).
+#: Fields: n, dmean (relative to the shift), m2, m3, m4, min, max, nan, inf, zeros.
+FlatStats = tuple
+
+_EMPTY_FLAT: FlatStats = (0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan, 0, 0, 0)
+
+
+def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.ndarray) -> FlatStats:
+    """Figures of a 1-D block (fast path: dot products over reused float64 buffers).
+
+    The block is centred on the mean of a strided subsample; the residual of that
+    centre (``s1 / n``) is folded back exactly by :func:`_central`, so the centre only
+    has to be near the data for the powers to keep their digits.
+    """
     size = xb.size
-    floating = xb.dtype.kind == "f"
-    c0 = float(np.add.reduce(xb, dtype=np.float64)) / size
-    if floating and not math.isfinite(c0):
-        return _flat_block_nonfinite(xb, shift)
+    c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
+        range(0, size, _CENTRE_STRIDE)
+    )
     d = work[0, :size]
     d2 = work[1, :size]
     np.subtract(xb, c0, out=d, dtype=np.float64)
     s1 = float(d.sum())
+    if xb.dtype.kind == "f" and not math.isfinite(s1):
+        return _flat_block_nonfinite(xb, shift)
     np.multiply(d, d, out=d2)
     s2 = float(d2.sum())
     s3 = float(np.dot(d2, d))
     s4 = float(np.dot(d2, d2))
     delta, m2, m3, m4 = _central(size, s1, s2, s3, s4)
-    return Moments(
-        n=np.array(size, dtype=np.int64),
-        shift=np.array(shift),
-        dmean=np.array((c0 - shift) + delta),
-        m2=np.array(m2),
-        m3=np.array(m3),
-        m4=np.array(m4),
-        min=np.array(xb.min(), dtype=np.float64),
-        max=np.array(xb.max(), dtype=np.float64),
-        nan=np.array(0, dtype=np.int64),
-        inf=np.array(0, dtype=np.int64),
-        zeros=np.array(size - np.count_nonzero(xb), dtype=np.int64),
-    )
+    zeros = int(np.count_nonzero(np.equal(xb, 0, out=zero_mask[:size])))
+    return (size, (c0 - shift) + float(delta), float(m2), float(m3), float(m4),
+            float(xb.min()), float(xb.max()), 0, 0, zeros)  # fmt: skip
 
 
-def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> Moments:
+def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> FlatStats:
     """A 1-D block holding NaN or infinities: NaN is left out, infinities propagate."""
     nan_mask = np.isnan(xb)
     values = xb[~nan_mask].astype(np.float64)
     n_nan = int(nan_mask.sum())
     if values.size == 0:
-        m = Moments.empty(())
-        m.nan = np.array(n_nan, dtype=np.int64)
-        m.shift = np.array(shift)
-        return m
-    m = (
-        _flat_block(values, shift, np.empty((2, values.size)))
-        if np.isfinite(values.sum())
-        else _flat_block_inf(values, shift)
+        return (*_EMPTY_FLAT[:7], n_nan, 0, 0)
+    if np.isfinite(values.sum()):
+        work, zero_mask = np.empty((2, values.size)), np.empty(values.size, dtype=bool)
+        stats = _flat_block(values, shift, work, zero_mask)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = values.mean()
+            d = values - mean
+            m2, m3, m4 = (d**2).sum(), (d**3).sum(), (d**4).sum()
+        stats = (values.size, float(mean - shift), float(m2), float(m3), float(m4),
+                 float(values.min()), float(values.max()), 0,
+                 int(np.count_nonzero(np.isinf(values))),
+                 int(values.size - np.count_nonzero(values)))  # fmt: skip
+    return (*stats[:7], n_nan, stats[8], stats[9])
+
+
+def _merge_flat(a: FlatStats, b: FlatStats) -> FlatStats:
+    """Merge the running figures of the flat path (same shift)."""
+    if b[0] == 0 or a[0] == 0:
+        base = b if a[0] == 0 else a
+        mean_part = base[:5]
+    else:
+        with np.errstate(all="ignore"):
+            dmean, m2, m3, m4 = _combine(
+                float(a[0]), float(b[0]), a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4]
+            )
+        mean_part = (a[0] + b[0], dmean, m2, m3, m4)
+    return (
+        *mean_part,
+        _fmin(a[5], b[5]),
+        _fmax(a[6], b[6]),
+        a[7] + b[7],
+        a[8] + b[8],
+        a[9] + b[9],
     )
-    m.nan = np.array(n_nan, dtype=np.int64)
-    return m
 
 
-def _flat_block_inf(values: np.ndarray, shift: float) -> Moments:
-    """Moments of finite-or-infinite values: what float arithmetic makes of them."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        mean = values.mean()
-        d = values - mean
-        m2, m3, m4 = (d**2).sum(), (d**3).sum(), (d**4).sum()
+def _fmin(a: float, b: float) -> float:
+    return b if math.isnan(a) else a if math.isnan(b) else min(a, b)
+
+
+def _fmax(a: float, b: float) -> float:
+    return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
+
+
+def _flat_moments(stats: FlatStats, shift: float) -> Moments:
+    n, dmean, m2, m3, m4, mn, mx, nan, inf, zeros = stats
     return Moments(
-        n=np.array(values.size, dtype=np.int64),
-        shift=np.array(shift),
-        dmean=np.array(mean - shift),
+        n=np.array(n, dtype=np.int64),
+        shift=np.array(shift if n else 0.0),
+        dmean=np.array(dmean if n else 0.0),
         m2=np.array(m2),
         m3=np.array(m3),
         m4=np.array(m4),
-        min=np.array(values.min()),
-        max=np.array(values.max()),
-        nan=np.array(0, dtype=np.int64),
-        inf=np.array(np.count_nonzero(np.isinf(values)), dtype=np.int64),
-        zeros=np.array(values.size - np.count_nonzero(values), dtype=np.int64),
+        min=np.array(mn),
+        max=np.array(mx),
+        nan=np.array(nan, dtype=np.int64),
+        inf=np.array(inf, dtype=np.int64),
+        zeros=np.array(zeros, dtype=np.int64),
     )
 
 
@@ -373,13 +431,23 @@ class IntHistogram:
         if flat.dtype != self.dtype:
             flat = flat.astype(self.dtype)
         unsigned = flat.view(np.uint8 if self.bins == 256 else np.uint16)
-        # int8 viewed as uint8 puts -128..-1 at 128..255; shift them to 0..255 order.
-        for start in range(0, unsigned.size, 4 * BLOCK):
-            part = unsigned[start : start + 4 * BLOCK]
-            counts = np.bincount(part, minlength=self.bins)
-            if self.offset:
-                counts = np.roll(counts, self.offset)
-            self.counts += counts
+        counts = np.zeros(self.bins, dtype=np.int64)
+        if self.bins == 256:
+            # Count pairs of bytes as uint16 (half the elements for bincount), then
+            # fold the 256 x 256 table of pairs onto single values.
+            even = unsigned.size - unsigned.size % 2
+            pairs = unsigned[:even].view(np.uint16)
+            table = np.zeros(65536, dtype=np.int64)
+            for start in range(0, pairs.size, 4 * BLOCK):
+                table += np.bincount(pairs[start : start + 4 * BLOCK], minlength=65536)
+            square = table.reshape(256, 256)
+            counts += square.sum(axis=0) + square.sum(axis=1)
+            counts += np.bincount(unsigned[even:], minlength=256)
+        else:
+            for start in range(0, unsigned.size, 4 * BLOCK):
+                counts += np.bincount(unsigned[start : start + 4 * BLOCK], minlength=self.bins)
+        # int8 viewed as uint8 puts -128..-1 at 128..255; roll them to sorted order.
+        self.counts += np.roll(counts, self.offset) if self.offset else counts
 
     def merge(self, other: IntHistogram) -> IntHistogram:
         self.counts += other.counts
@@ -418,6 +486,13 @@ class IntHistogram:
 # -- accumulation over chunks ---------------------------------------------------------
 
 
+def _first_finite_mean(xb: np.ndarray) -> float:
+    """An origin near the data: the mean of the first finite values."""
+    first = xb[:64].astype(np.float64)
+    finite = first[np.isfinite(first)]
+    return float(finite.mean()) if finite.size else 0.0
+
+
 class Accumulator:
     """Statistics of an array fed to :meth:`update` as consecutive chunks of rows.
 
@@ -449,6 +524,8 @@ class Accumulator:
         )
         self._merged: Moments | None = None
         self._parts: list[Moments] = []
+        self._flat: FlatStats = _EMPTY_FLAT
+        self._shift: float | None = None
         self._work = None
 
     def update(self, chunk: np.ndarray) -> None:
@@ -464,6 +541,15 @@ class Accumulator:
         else:
             self._parts.append(self._nd(chunk))
 
+    def nonfinite(self) -> int:
+        """NaN and infinite values seen so far (integers have none)."""
+        if self.hist is not None:
+            return 0
+        if self.flat:
+            return self._flat[7] + self._flat[8]
+        parts = self._parts if self._merged is None else [self._merged, *self._parts]
+        return int(sum(int(np.sum(p.nan)) + int(np.sum(p.inf)) for p in parts))
+
     def _add(self, m: Moments) -> None:
         if self._merged is None:
             self._merged = m
@@ -472,30 +558,25 @@ class Accumulator:
 
     def _update_flat(self, chunk: np.ndarray) -> None:
         flat = chunk.reshape(-1)
-        if self._work is None:
-            self._work = np.empty((2, min(BLOCK, max(flat.size, 1))))
-        elif self._work.shape[1] < min(BLOCK, flat.size):
-            self._work = np.empty((2, min(BLOCK, flat.size)))
+        need = min(BLOCK, max(flat.size, 1))
+        if self._work is None or self._work.shape[1] < need:
+            self._work = np.empty((2, need))
+            self._zero_mask = np.empty(need, dtype=bool)
         for start in range(0, flat.size, BLOCK):
             xb = flat[start : start + BLOCK]
+            zeros = 0
             if self.exclude_zeros:
                 zeros = xb.size - np.count_nonzero(xb)
                 xb = xb[xb != 0]
             if xb.size == 0:
-                m = Moments.empty(())
+                block = _EMPTY_FLAT
             else:
-                shift = self._current_shift(xb)
-                m = _flat_block(xb, shift, self._work)
+                if self._shift is None:
+                    self._shift = _first_finite_mean(xb)
+                block = _flat_block(xb, self._shift, self._work, self._zero_mask)
             if self.exclude_zeros:
-                m.zeros = np.array(zeros, dtype=np.int64)
-            self._add(m)
-
-    def _current_shift(self, xb: np.ndarray) -> float:
-        if self._merged is not None and self._merged.n > 0:
-            return float(self._merged.shift)
-        first = xb[:64].astype(np.float64)
-        finite = first[np.isfinite(first)]
-        return float(finite.mean()) if finite.size else 0.0
+                block = (*block[:9], zeros)
+            self._flat = _merge_flat(self._flat, block)
 
     def _nd(self, chunk: np.ndarray) -> Moments:
         rows = chunk.shape[0]
@@ -535,7 +616,9 @@ class Accumulator:
                 m.zeros = np.array(zeros, dtype=np.int64)
                 return m
             return self.hist.moments()
-        if self.flat or 0 in self.axes:
+        if self.flat:
+            return _flat_moments(self._flat, self._shift or 0.0)
+        if 0 in self.axes:
             return self._merged if self._merged is not None else Moments.empty(kept)
         if not self._parts:
             return Moments.empty(kept)

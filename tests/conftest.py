@@ -72,9 +72,12 @@ def assert_matches_scipy(ours: dict, oracle: dict, scale_floor: float = 1e-300) 
     np.testing.assert_array_equal(np.asarray(ours["max"], float), oracle["max"])
     for key, rtol in TOL.items():
         np.testing.assert_allclose(
-            np.asarray(ours[key], float), oracle[key], rtol=rtol, atol=rtol * 1e-2,
+            np.asarray(ours[key], float),
+            oracle[key],
+            rtol=rtol,
+            atol=rtol * 1e-2,
             err_msg=key,
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture

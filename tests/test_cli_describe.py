@@ -49,10 +49,14 @@ def test_describe_without_key_describes_every_array(invoke):
 
 @pytest.mark.parametrize("chunk", ["1", "784", "40KiB", "64MiB"])
 def test_describe_is_the_same_for_every_chunk_size(invoke, chunk):
-    ref = json.loads(invoke("describe", SAMPLE / "mnist_sample.npz", "-k", "x_test",
-                            "--json").stdout)  # fmt: skip
-    got = json.loads(invoke("describe", SAMPLE / "mnist_sample.npz", "-k", "x_test", "--json",
-                            "--chunk-size", chunk).stdout)  # fmt: skip
+    ref = json.loads(
+        invoke("describe", SAMPLE / "mnist_sample.npz", "-k", "x_test", "--json").stdout
+    )
+    got = json.loads(
+        invoke(
+            "describe", SAMPLE / "mnist_sample.npz", "-k", "x_test", "--json", "--chunk-size", chunk
+        ).stdout
+    )
     assert got == ref
 
 
@@ -62,17 +66,20 @@ def test_per_channel_figures_for_torchvision(tmp_path, invoke):
     result = invoke("describe", tmp_path / "rgb.npy", "--axis", "0,1,2", "--json")
     stats = json.loads(result.stdout)["arrays"][0]["stats"]
     assert json.loads(result.stdout)["arrays"][0]["axis"] == [0, 1, 2]
-    np.testing.assert_allclose(stats["mean"], x.astype(np.float64).mean(axis=(0, 1, 2)),
-                               rtol=1e-12)  # fmt: skip
-    np.testing.assert_allclose(stats["std"], x.astype(np.float64).std(axis=(0, 1, 2), ddof=1),
-                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(stats["mean"], x.astype(np.float64).mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(
+        stats["std"], x.astype(np.float64).std(axis=(0, 1, 2), ddof=1), rtol=1e-12
+    )
     table = invoke("describe", tmp_path / "rgb.npy", "--axis", "0,1,2").stdout
     assert "std" in table and "[2]" in table
 
 
 def test_exclude_zeros(invoke):
-    doc = json.loads(invoke("describe", SAMPLE / "mnist_sample.npz", "-k", "x_test",
-                            "--exclude-zeros", "--json").stdout)  # fmt: skip
+    doc = json.loads(
+        invoke(
+            "describe", SAMPLE / "mnist_sample.npz", "-k", "x_test", "--exclude-zeros", "--json"
+        ).stdout
+    )
     x = mnist_sample()
     stats = doc["arrays"][0]["stats"]
     assert_matches_scipy(stats, scipy_describe(x[x != 0]))
@@ -250,15 +257,19 @@ def test_describe_2gib_float32_keeps_memory_bounded(tmp_path):
         f.write(header)
         f.truncate(len(header) + n * 1024 * 4)
     code = (
-        "import resource, sys; from normcli.cli import main\n"
+        "import sys; from normcli.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(hwm.split()[1], file=sys.stderr)\n"
         "sys.exit(rc)\n"
     )
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-c", code, "describe", str(path), "--json"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "describe", str(path), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["arrays"][0]["stats"]["nobs"] == n * 1024
     peak_kib = int(proc.stderr.strip().splitlines()[-1])

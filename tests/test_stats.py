@@ -195,9 +195,12 @@ def test_merging_in_any_grouping_equals_one_pass(x, cuts, order, offset, per_fea
     well = ok & (whole["variance"] > (1e-6 * np.maximum(np.abs(whole["mean"]), 1)) ** 2)
     for key in ("skewness", "kurtosis"):
         np.testing.assert_allclose(
-            np.where(well, merged[key], 0), np.where(well, whole[key], 0), rtol=1e-8,
-            atol=1e-8, err_msg=key,
-        )  # fmt: skip
+            np.where(well, merged[key], 0),
+            np.where(well, whole[key], 0),
+            rtol=1e-8,
+            atol=1e-8,
+            err_msg=key,
+        )
 
 
 @given(
@@ -218,5 +221,6 @@ def test_streamed_equals_scipy_for_any_chunking(x, rows, axes):
     np.testing.assert_array_equal(ours["max"], oracle["max"])
     scale = float(np.max(np.abs(x.astype(np.float64)), initial=1.0))
     np.testing.assert_allclose(ours["mean"], oracle["mean"], rtol=1e-12, atol=1e-13 * scale)
-    np.testing.assert_allclose(ours["variance"], oracle["variance"], rtol=1e-10,
-                               atol=1e-12 * scale**2)  # fmt: skip
+    np.testing.assert_allclose(
+        ours["variance"], oracle["variance"], rtol=1e-10, atol=1e-12 * scale**2
+    )

@@ -81,8 +81,9 @@ class Hdf5Reader(Reader):
                     raise InputError(f"{where} has a dtype h5py cannot read") from None
                 check_dtype(dtype, where)
                 extra = {"chunks": obj.chunks, "compression": obj.compression}
-                infos.append(ArrayInfo(name, tuple(obj.shape or ()), dtype.newbyteorder("="),
-                                       extra=extra))  # fmt: skip
+                infos.append(
+                    ArrayInfo(name, tuple(obj.shape or ()), dtype.newbyteorder("="), extra=extra)
+                )
 
         try:
             self._file.visititems(visit)

@@ -192,8 +192,9 @@ class NpyReader(Reader):
 
     def _fortran_rows(self, rows: int) -> Iterator[np.ndarray]:
         h = self.header
-        mm = np.memmap(self.path, dtype=h.dtype, mode="r", offset=h.offset, shape=h.shape,
-                       order="F")  # fmt: skip
+        mm = np.memmap(
+            self.path, dtype=h.dtype, mode="r", offset=h.offset, shape=h.shape, order="F"
+        )
         try:
             for start in range(0, h.shape[0], max(1, rows)):
                 part = np.ascontiguousarray(mm[start : start + rows])
@@ -204,8 +205,11 @@ class NpyReader(Reader):
 
 def header_bytes(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
     """A version 1.0 (or 2.0 when needed) header, padded to 64 bytes as numpy does."""
-    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-         "shape": tuple(shape)}  # fmt: skip
+    d = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(shape),
+    }
     text = repr(d).encode("latin1")
     for version, fmt, prefix in ((1, "<H", 10), (2, "<I", 12)):
         total = prefix + len(text) + 1

@@ -120,10 +120,14 @@ class NpzReader(Reader):
 
     def arrays(self) -> list[ArrayInfo]:
         return [
-            ArrayInfo(name, h.shape, h.dtype.newbyteorder("="),
-                      extra={"compression": _METHODS[z.compress_type]})
+            ArrayInfo(
+                name,
+                h.shape,
+                h.dtype.newbyteorder("="),
+                extra={"compression": _METHODS[z.compress_type]},
+            )
             for name, (z, h) in self._members.items()
-        ]  # fmt: skip
+        ]
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
         self.info(name)
@@ -207,6 +211,7 @@ class NpzWriter(Writer):
             self._fp, "w", compression=method, allowZip64=True, compresslevel=level
         )
         self._names: set[str] = set()
+        self._stream = None
 
     def add(self, name, shape, dtype) -> ArraySink:
         if name in self._names:
@@ -216,6 +221,7 @@ class NpzWriter(Writer):
             stream = self._zip.open(name + ".npy", mode="w", force_zip64=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {os_error_message(exc)}") from None
+        self._stream = stream
         write_header(stream, shape, dtype, str(self.path))
         return _MemberSink(stream, name, shape, dtype, str(self.path))
 
@@ -229,7 +235,8 @@ class NpzWriter(Writer):
         replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
-        for closer in (self._zip.close, self._fp.close):
+        closers = (self._stream.close,) if self._stream is not None else ()
+        for closer in (*closers, self._zip.close, self._fp.close):
             with contextlib.suppress(Exception):
                 closer()
         super().abort()
