@@ -19,6 +19,7 @@ from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
     axis_option,
     compose,
+    engine_options,
     exclude_zeros_option,
     force_option,
     input_argument,
@@ -84,7 +85,7 @@ def _quiet_broken_pipe():
 def cli():
     """Normalize array datasets for training neural networks, and prove what it did.
 
-    Reads .npy, .npz and HDF5 files in chunks (datasets larger than memory are fine),
+    Reads .npy, .npz, HDF5 files and Zarr stores in chunks (datasets larger than memory are fine),
     prints scipy.stats.describe's statistics, and writes normalized copies.
     """
 
@@ -107,9 +108,19 @@ def ls_command(input_path, as_json, quiet):
 @axis_option("Default: all (one figure for the whole array); 0,1,2 on (N,H,W,C) is per channel.")
 @exclude_zeros_option
 @nan_option("omit")
+@engine_options
 @output_options
 def describe_command(
-    input_path, keys, chunk_bytes, axis, exclude_zeros, nan_policy, as_json, quiet
+    input_path,
+    keys,
+    chunk_bytes,
+    axis,
+    exclude_zeros,
+    nan_policy,
+    engine,
+    scheduler,
+    as_json,
+    quiet,
 ):
     """Statistics of each array in INPUT, as scipy.stats.describe computes them.
 
@@ -117,21 +128,23 @@ def describe_command(
     plus std and the counts of NaN and zeros, accumulated exactly in float64 over
     streamed chunks.
     """
-    from normcli.engine import describe_arrays, select_arrays
+    from normcli.engine import describe_arrays, open_runner, select_arrays
     from normcli.io import open_reader
 
     renderer = Renderer(as_json=as_json, quiet=quiet)
     with open_reader(input_path) as reader:
         infos = select_arrays(reader, keys, default_all=True)
-        items = describe_arrays(
-            reader,
-            infos,
-            axis if axis is not None else "all",
-            chunk_bytes=chunk_bytes,
-            exclude_zeros=exclude_zeros,
-            nan_policy=nan_policy,
-            progress=renderer.progress(),
-        )
+        with open_runner(engine, scheduler) as runner:
+            items = describe_arrays(
+                reader,
+                infos,
+                axis if axis is not None else "all",
+                chunk_bytes=chunk_bytes,
+                exclude_zeros=exclude_zeros,
+                nan_policy=nan_policy,
+                progress=renderer.progress(),
+                runner=runner,
+            )
     render_describe(renderer, input_path, items, exclude_zeros)
 
 
@@ -289,11 +302,12 @@ def _no_method_options_with_params(
 )
 @click.option(
     "--compression",
-    type=click.Choice(["gzip", "lzf", "none"]),
-    help="gzip for .npz and .h5 (lzf: .h5 only).",
+    type=click.Choice(["gzip", "lzf", "zstd", "none"]),
+    help="gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only).",
 )
 @click.option("--strict", is_flag=True, help="Make every warning an error.")
 @force_option
+@engine_options
 @output_options
 def normalize_command(
     input_path,
@@ -316,6 +330,8 @@ def normalize_command(
     compression,
     strict,
     force,
+    engine,
+    scheduler,
     as_json,
     quiet,
 ):
@@ -325,7 +341,7 @@ def normalize_command(
     from its extension (.npy, .npz, .h5); it is written to a temporary file beside it
     and moved into place only when complete.
     """
-    from normcli.engine import NormalizeOptions, load_params, normalize_file
+    from normcli.engine import NormalizeOptions, load_params, normalize_file, open_runner
 
     renderer = Renderer(as_json=as_json, quiet=quiet)
     params_doc = None
@@ -352,15 +368,17 @@ def normalize_command(
         strict=strict,
         save_params=save_params,
     )
-    report = normalize_file(
-        input_path,
-        output_path,
-        make,
-        options,
-        params_doc=params_doc,
-        params_where=str(params_path),
-        progress=renderer.progress(),
-    )
+    with open_runner(engine, scheduler) as runner:
+        report = normalize_file(
+            input_path,
+            output_path,
+            make,
+            options,
+            params_doc=params_doc,
+            params_where=str(params_path),
+            progress=renderer.progress(),
+            runner=runner,
+        )
     render_normalize(renderer, report)
 
 
@@ -377,6 +395,7 @@ def normalize_command(
 )
 @click.option("--strict", is_flag=True, help="Make every warning an error.")
 @force_option
+@engine_options
 @output_options
 def fit_command(
     input_path,
@@ -394,6 +413,8 @@ def fit_command(
     params_out,
     strict,
     force,
+    engine,
+    scheduler,
     as_json,
     quiet,
 ):
@@ -401,7 +422,7 @@ def fit_command(
 
     Apply them to other data with `normalize --params`, undo them with `invert`.
     """
-    from normcli.engine import NormalizeOptions, fit_file, write_params
+    from normcli.engine import NormalizeOptions, fit_file, open_runner, write_params
 
     if method is None:
         raise click.UsageError("choose a method with -m")
@@ -415,7 +436,10 @@ def fit_command(
 
         if Path(params_out).exists() and not force:
             raise NormcliError(f"{params_out} already exists; use --force to replace it")
-    doc, before = fit_file(input_path, make, options, progress=renderer.progress())
+    with open_runner(engine, scheduler) as runner:
+        doc, before = fit_file(
+            input_path, make, options, progress=renderer.progress(), runner=runner
+        )
     if params_out:
         write_params(params_out, doc, force=force)
     render_fit(renderer, input_path, doc, before, params_out)
@@ -439,9 +463,10 @@ def fit_command(
     show_default=True,
     help="dtype of the restored arrays; original rounds back to the fitted array's dtype.",
 )
-@click.option("--compression", type=click.Choice(["gzip", "lzf", "none"]))
+@click.option("--compression", type=click.Choice(["gzip", "lzf", "zstd", "none"]))
 @nan_option("propagate")
 @force_option
+@engine_options
 @output_options
 def invert_command(
     input_path,
@@ -453,11 +478,13 @@ def invert_command(
     compression,
     nan_policy,
     force,
+    engine,
+    scheduler,
     as_json,
     quiet,
 ):
     """Undo a saved minmax, zscore or scale normalization of INPUT into OUTPUT."""
-    from normcli.engine import NormalizeOptions, load_params, normalize_file
+    from normcli.engine import NormalizeOptions, load_params, normalize_file, open_runner
 
     renderer = Renderer(as_json=as_json, quiet=quiet)
     params_doc = load_params(params_path)
@@ -469,14 +496,16 @@ def invert_command(
         nan_policy=nan_policy,
         force=force,
     )
-    report = normalize_file(
-        input_path,
-        output_path,
-        None,
-        options,
-        params_doc=params_doc,
-        params_where=str(params_path),
-        invert=True,
-        progress=renderer.progress(),
-    )
+    with open_runner(engine, scheduler) as runner:
+        report = normalize_file(
+            input_path,
+            output_path,
+            None,
+            options,
+            params_doc=params_doc,
+            params_where=str(params_path),
+            invert=True,
+            progress=renderer.progress(),
+            runner=runner,
+        )
     render_normalize(renderer, report)

@@ -50,6 +50,116 @@ def single_blas_thread():
         yield
 
 
+class ApplyStep:
+    """Pass 2 on one chunk: the before-statistics (when pass 1 did not take them), the
+    transform (or its inverse) into ``out``, and the statistics of the values written.
+
+    :meth:`run` reads only the fitted normalizer and the accumulators' configuration,
+    so it may run on any worker; :meth:`absorb` folds its result in chunk order.
+    """
+
+    def __init__(self, norm, *, invert: bool, out_dtype, before, after):
+        self.norm, self.invert, self.out_dtype = norm, invert, np.dtype(out_dtype)
+        self.before, self.after = before, after
+
+    def run(self, chunk: np.ndarray, out: np.ndarray) -> tuple:
+        before = self.before.chunk_state(chunk) if self.before is not None else None
+        if self.invert:
+            self.norm.inverse_transform(chunk, out=out)
+        else:
+            self.norm.transform(chunk, out=out)
+        return before, self.after.chunk_state(out)
+
+    def absorb(self, states: tuple) -> None:
+        before, after = states
+        if self.before is not None:
+            self.before.absorb(before)
+        self.after.absorb(after)
+
+
+class Runner:
+    """Runs the plan's passes over an array's chunks (the same chunks for every engine).
+
+    ``scan``: each consumer (an :class:`Accumulator` or a normalizer) takes the
+    ``chunk_state`` of every chunk, absorbed in chunk order, ``check()`` after each.
+    ``apply``: an :class:`ApplyStep` over every chunk, the results written as a new
+    array of ``writer``. ``copy``: the array written unchanged.
+    """
+
+    name = "?"
+
+    def scan(self, reader, info, consumers, *, chunk_bytes, progress, label, check=None):
+        raise NotImplementedError
+
+    def apply(self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None):
+        raise NotImplementedError
+
+    def copy(self, reader, info, writer, *, chunk_bytes, progress):
+        raise NotImplementedError
+
+
+class LocalRunner(Runner):
+    """The default engine: every pass runs here, chunk after chunk."""
+
+    name = "local"
+
+    def _chunks(self, reader, info, chunk_bytes, progress, label):
+        rows = rows_per_chunk(info, chunk_bytes)
+        with progress.task(label, info.nbytes) as task:
+            for chunk in reader.iter_chunks(info.name, rows):
+                yield _as_stream_shape(chunk)
+                task.advance(chunk.nbytes)
+
+    def scan(self, reader, info, consumers, *, chunk_bytes, progress, label, check=None):
+        for chunk in self._chunks(reader, info, chunk_bytes, progress, label):
+            for consumer in consumers:
+                consumer.absorb(consumer.chunk_state(chunk))
+            if check is not None:
+                check()
+
+    def apply(self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None):
+        out_buf = None
+        with writer.add(info.name, info.shape, step.out_dtype) as sink:
+            for chunk in self._chunks(reader, info, chunk_bytes, progress, label):
+                if out_buf is None or out_buf.shape[0] < chunk.shape[0]:
+                    out_buf = np.empty(chunk.shape, dtype=step.out_dtype)
+                out = out_buf[: chunk.shape[0]]
+                step.absorb(step.run(chunk, out))
+                if check is not None:
+                    check()
+                sink.write(out.reshape(()) if not info.shape else out)
+
+    def copy(self, reader, info, writer, *, chunk_bytes, progress):
+        rows = rows_per_chunk(info, chunk_bytes)
+        with (
+            writer.add(info.name, info.shape, info.dtype) as sink,
+            progress.task(f"copy {info.name}", info.nbytes) as task,
+        ):
+            for chunk in reader.iter_chunks(info.name, rows):
+                sink.write(chunk)
+                task.advance(chunk.nbytes)
+
+
+LOCAL = LocalRunner()
+ENGINES = ("local", "dask")
+
+
+@contextlib.contextmanager
+def open_runner(engine: str = "local", scheduler: str | None = None) -> Iterator[Runner]:
+    """The runner of ``--engine`` (``dask`` with ``--scheduler``), for one command."""
+    if engine == "local":
+        if scheduler:
+            raise ParameterError("--scheduler runs the dask engine; add --engine dask")
+        yield LOCAL
+        return
+    if engine != "dask":
+        raise ParameterError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    from normcli.dask_engine import dask_runner
+
+    with dask_runner(scheduler) as runner:
+        yield runner
+
+
 def select_arrays(
     reader: Reader, keys: Sequence[str] | None, *, default_all: bool
 ) -> list[ArrayInfo]:
@@ -108,15 +218,18 @@ def stats_of(
     exclude_zeros: bool = False,
     progress: Progress | None = None,
     label: str | None = None,
+    runner: Runner | None = None,
 ):
     """The Moments of one array over ``axes``, streamed."""
-    progress = progress or Progress()
     acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
-    rows = rows_per_chunk(info, chunk_bytes)
-    with progress.task(label or f"describe {info.name}", info.nbytes) as task:
-        for chunk in reader.iter_chunks(info.name, rows):
-            acc.update(chunk)
-            task.advance(chunk.nbytes)
+    (runner or LOCAL).scan(
+        reader,
+        info,
+        [acc],
+        chunk_bytes=chunk_bytes,
+        progress=progress or Progress(),
+        label=label or f"describe {info.name}",
+    )
     return acc.result()
 
 
@@ -138,6 +251,7 @@ def describe_arrays(
     exclude_zeros: bool = False,
     nan_policy: str = "omit",
     progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> list[ArrayStats]:
     """``describe``: scipy.stats.describe's figures for each array, streamed."""
     progress = progress or Progress()
@@ -153,6 +267,7 @@ def describe_arrays(
                 chunk_bytes=chunk_bytes,
                 exclude_zeros=exclude_zeros,
                 progress=progress,
+                runner=runner,
             )
             stats = describe(m, nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
@@ -237,7 +352,13 @@ def check_output_path(input_path, output_path, force: bool) -> None:
                 "choose another OUTPUT"
             )
         if dst.is_dir() and not dst.is_symlink():
-            raise OutputError(f"{dst} is a directory; give a file name such as {dst}/out.npz")
+            from normcli.io.zarr import is_zarr_store
+
+            if not (dst.name.lower().endswith(".zarr") and is_zarr_store(dst)):
+                raise OutputError(
+                    f"{dst} is a directory (and not a Zarr store); give a file name such as "
+                    f"{dst}/out.npz"
+                )
         if not force:
             raise OutputError(f"{dst} already exists; use --force to replace it")
 
@@ -255,30 +376,20 @@ def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> Input
     )
 
 
-class _Pass:
-    """One streamed pass over an array: before-statistics, fitting, NaN checks."""
+def _nan_check(reader: Reader, info: ArrayInfo, options: NormalizeOptions, before):
+    """With --nan raise, a check that fails as soon as a NaN or infinity has been seen."""
+    if options.nan_policy != "raise" or info.dtype.kind != "f":
+        return None
 
-    def __init__(
-        self, reader: Reader, info: ArrayInfo, options: NormalizeOptions, progress: Progress
-    ):
-        self.reader, self.info, self.options, self.progress = reader, info, options, progress
-        ndim = len(info.shape)
-        self.before = Accumulator(info.shape, info.dtype, tuple(range(ndim)))
-        self.rows = rows_per_chunk(info, options.chunk_bytes)
-        self._seen_nonfinite = 0
+    def check():
+        if before.nonfinite() > 0:
+            raise _nonfinite_error(reader, info, before)
 
-    def chunks(self, label: str):
-        with self.progress.task(label, self.info.nbytes) as task:
-            for chunk in self.reader.iter_chunks(self.info.name, self.rows):
-                yield chunk
-                task.advance(chunk.nbytes)
+    return check
 
-    def observe(self, chunk: np.ndarray) -> None:
-        """Before-statistics of a chunk, with --nan raise enforced on the spot."""
-        self.before.update(chunk)
-        raising = self.options.nan_policy == "raise" and self.info.dtype.kind == "f"
-        if raising and self.before.nonfinite() > 0:
-            raise _nonfinite_error(self.reader, self.info, self.before)
+
+def _before_accumulator(info: ArrayInfo) -> Accumulator:
+    return Accumulator(info.shape, info.dtype, tuple(range(len(info.shape))))
 
 
 def _as_stream_shape(chunk: np.ndarray) -> np.ndarray:
@@ -292,24 +403,36 @@ def fit_array(
     options: NormalizeOptions,
     progress: Progress,
     with_before: bool = True,
+    runner: Runner | None = None,
 ):
     """Pass 1: fit ``norm`` on the array (and take its before-statistics)."""
-    scan = _Pass(reader, info, options, progress)
+    runner = runner or LOCAL
+    before = _before_accumulator(info)
     norm.reset()
     norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")
     # A global minmax or zscore needs nothing but the before-statistics: one
     # accumulator serves both (a second is used only if non-finite values turn up).
     shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(_stream_shape(info))))
-    for chunk in scan.chunks(f"fit {info.name}"):
-        chunk = _as_stream_shape(chunk)
-        scan.observe(chunk)
-        if not shared:
-            norm.partial_fit(chunk)
-    before = scan.before.result()
-    if shared and not norm.fit_from_moments(before):
-        for chunk in scan.chunks(f"fit {info.name} (finite values)"):
-            norm.partial_fit(_as_stream_shape(chunk))
-    return describe(before) if with_before else None
+    runner.scan(
+        reader,
+        info,
+        [before] if shared else [before, norm],
+        chunk_bytes=options.chunk_bytes,
+        progress=progress,
+        label=f"fit {info.name}",
+        check=_nan_check(reader, info, options, before),
+    )
+    moments = before.result()
+    if shared and not norm.fit_from_moments(moments):
+        runner.scan(
+            reader,
+            info,
+            [norm],
+            chunk_bytes=options.chunk_bytes,
+            progress=progress,
+            label=f"fit {info.name} (finite values)",
+        )
+    return describe(moments) if with_before else None
 
 
 def _stream_shape(info: ArrayInfo) -> tuple[int, ...]:
@@ -324,39 +447,30 @@ def _output_dtype(options: NormalizeOptions, info: ArrayInfo, params: dict | Non
 
 
 def _apply_array(
-    reader, info, norm, sink, options, progress, *, invert: bool, before_done, out_dtype
+    reader, info, norm, writer, options, progress, *, invert: bool, before_done, out_dtype, runner
 ) -> tuple[dict, dict]:
     """Pass 2: transform (or invert), write, and measure what was written."""
-    scan = _Pass(reader, info, options, progress)
-    after = Accumulator(_stream_shape(info), out_dtype, tuple(range(len(_stream_shape(info)))))
-    out_buf = None
-    verb = "invert" if invert else "normalize"
-    for chunk in scan.chunks(f"{verb} {info.name}"):
-        chunk = _as_stream_shape(chunk)
-        if before_done is None:
-            scan.observe(chunk)
-        if out_buf is None or out_buf.shape[0] < chunk.shape[0]:
-            out_buf = np.empty(chunk.shape, dtype=out_dtype)
-        out = out_buf[: chunk.shape[0]]
-        if invert:
-            norm.inverse_transform(chunk, out=out)
-        else:
-            norm.transform(chunk, out=out)
-        after.update(out)
-        sink.write(out.reshape(()) if not info.shape else out)
-    before = before_done if before_done is not None else describe(scan.before.result())
-    return before, describe(after.result())
-
-
-def _copy_array(reader: Reader, info: ArrayInfo, writer, options, progress) -> None:
-    rows = rows_per_chunk(info, options.chunk_bytes)
-    with (
-        writer.add(info.name, info.shape, info.dtype) as sink,
-        progress.task(f"copy {info.name}", info.nbytes) as task,
-    ):
-        for chunk in reader.iter_chunks(info.name, rows):
-            sink.write(chunk)
-            task.advance(chunk.nbytes)
+    shape = _stream_shape(info)
+    before = _before_accumulator(info) if before_done is None else None
+    step = ApplyStep(
+        norm,
+        invert=invert,
+        out_dtype=out_dtype,
+        before=before,
+        after=Accumulator(shape, out_dtype, tuple(range(len(shape)))),
+    )
+    runner.apply(
+        reader,
+        info,
+        step,
+        writer,
+        chunk_bytes=options.chunk_bytes,
+        progress=progress,
+        label=f"{'invert' if invert else 'normalize'} {info.name}",
+        check=_nan_check(reader, info, options, before) if before is not None else None,
+    )
+    before_stats = before_done if before is None else describe(before.result())
+    return before_stats, describe(step.after.result())
 
 
 def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, progress) -> None:
@@ -385,6 +499,7 @@ def normalize_file(
     params_where: str = "params",
     invert: bool = False,
     progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> NormalizeReport:
     """Normalize (or invert) the selected arrays of INPUT into OUTPUT.
 
@@ -397,6 +512,7 @@ def normalize_file(
     from normcli.normalizers import normalizer_from_params, params_document
 
     progress = progress or Progress()
+    runner = runner or LOCAL
     check_output_path(input_path, output_path, options.force)
     fmt = output_format(__import__("pathlib").Path(output_path))
     if options.save_params:
@@ -431,7 +547,7 @@ def normalize_file(
                 shared.bind(_stream_shape(fit_info), f"{reader.path}:{fit_info.name}")
                 if shared.needs_fit:
                     before_of[fit_info.name] = fit_array(
-                        reader, fit_info, shared, options, progress
+                        reader, fit_info, shared, options, progress, runner=runner
                     )
                 else:
                     progress.warn(
@@ -456,7 +572,13 @@ def normalize_file(
                     if one_file:
                         dropped.append(info.name)
                     else:
-                        _copy_array(reader, info, writer, options, progress)
+                        runner.copy(
+                            reader,
+                            info,
+                            writer,
+                            chunk_bytes=options.chunk_bytes,
+                            progress=progress,
+                        )
                         passed.append(info.name)
                     continue
                 norm = shared if shared is not None else make_normalizer()
@@ -467,20 +589,20 @@ def normalize_file(
                     _warn_split(norm, info, where, options, progress)
                 before = before_of.get(info.name)
                 if shared is None and norm.needs_fit:
-                    before = fit_array(reader, info, norm, options, progress)
+                    before = fit_array(reader, info, norm, options, progress, runner=runner)
                 out_dtype = _output_dtype(options, info, params_doc)
-                with writer.add(info.name, info.shape, out_dtype) as sink:
-                    before, after = _apply_array(
-                        reader,
-                        info,
-                        norm,
-                        sink,
-                        options,
-                        progress,
-                        invert=invert,
-                        before_done=before,
-                        out_dtype=out_dtype,
-                    )
+                before, after = _apply_array(
+                    reader,
+                    info,
+                    norm,
+                    writer,
+                    options,
+                    progress,
+                    invert=invert,
+                    before_done=before,
+                    out_dtype=out_dtype,
+                    runner=runner,
+                )
                 fitted_on = info
                 if options.fit_key is not None:
                     fitted_on = reader.info(options.fit_key)
@@ -534,7 +656,12 @@ def normalize_file(
 
 
 def fit_file(
-    input_path, make_normalizer, options: NormalizeOptions, *, progress: Progress | None = None
+    input_path,
+    make_normalizer,
+    options: NormalizeOptions,
+    *,
+    progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> tuple[dict, dict]:
     """``fit``: the params document of one array, and its before-statistics."""
     from normcli.io import open_reader
@@ -559,7 +686,7 @@ def fit_file(
             )
         _warn_split(norm, info, f"{reader.path}:{info.name}", options, progress)
         with single_blas_thread():
-            before = fit_array(reader, info, norm, options, progress)
+            before = fit_array(reader, info, norm, options, progress, runner=runner)
         doc = params_document(
             norm,
             source=str(reader.path),

@@ -151,8 +151,25 @@ class Normalizer:
             self.bind(chunk.shape)
         if not self.spans_samples:
             return self
+        return self.absorb(self.chunk_state(chunk))
+
+    def chunk_state(self, chunk: np.ndarray):
+        """The fitted state of one chunk of rows alone (None when there is nothing to fit).
+
+        A pure function of the chunk and the bound configuration, so workers may call
+        it concurrently; :meth:`absorb` merges the results in the order of the chunks.
+        """
+        if not self.spans_samples:
+            return None
+        state = None
         for block in _row_blocks(chunk):
-            state = self._block_state(self._state_input(block))
+            part = self._block_state(self._state_input(block))
+            state = part if state is None else self._merge(state, part)
+        return state
+
+    def absorb(self, state) -> Normalizer:
+        """Merge the :meth:`chunk_state` of the next chunk into the fitted state."""
+        if state is not None:
             self.state_ = state if self.state_ is None else self._merge(self.state_, state)
         return self
 
@@ -593,6 +610,12 @@ class Scale(Normalizer):
     def partial_fit(self, chunk):
         if self.axes_ is None:
             self.bind(chunk.shape)
+        return self
+
+    def chunk_state(self, chunk):
+        return None
+
+    def absorb(self, state):
         return self
 
     def reset(self):

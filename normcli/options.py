@@ -98,5 +98,22 @@ exclude_zeros_option = click.option(
     help="Describe only the nonzero values (MNIST is mostly zeros); zeros are still counted.",
 )
 
+engine_options = compose(
+    click.option(
+        "--engine",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Where the passes run: here, chunk after chunk (local), or as Dask tasks "
+        "over the same chunks (dask; pip install 'normcli[dask]').",
+    ),
+    click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="With --engine dask: a running dask.distributed scheduler (tcp://host:8786), "
+        "or local:N to start N worker processes here. Default: threads of this process.",
+    ),
+)
+
 output_options = compose(json_option, quiet_option)
 read_options = compose(key_option, chunk_size_option)

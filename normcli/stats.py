@@ -25,6 +25,7 @@ should raise, propagate or be omitted is the caller's policy (:func:`describe`).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -486,6 +487,18 @@ class IntHistogram:
 # -- accumulation over chunks ---------------------------------------------------------
 
 
+_buffers = threading.local()
+
+
+def _work_buffers(need: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reused float64 work space and a bool mask for the flat kernel, one per thread."""
+    work = getattr(_buffers, "work", None)
+    if work is None or work.shape[1] < need:
+        _buffers.work = work = np.empty((2, need))
+        _buffers.mask = np.empty(need, dtype=bool)
+    return work, _buffers.mask
+
+
 def _first_finite_mean(xb: np.ndarray) -> float:
     """An origin near the data: the mean of the first finite values."""
     first = xb[:64].astype(np.float64)
@@ -500,6 +513,12 @@ class Accumulator:
     axes include 0, chunk statistics are merged; otherwise each row's statistics are
     final and the chunks' results are stacked. ``exclude_zeros`` leaves zeros out of
     the moments (they are still counted in ``zeros``).
+
+    :meth:`update` is :meth:`chunk_state` (the statistics of one chunk, a pure
+    function of the chunk and this accumulator's configuration, so it can run
+    anywhere: another thread, a Dask worker) followed by :meth:`absorb` (the merge
+    into the running result, in the order of the chunks). Both engines run exactly
+    these two steps over the same chunks, so they give the same figures to the bit.
     """
 
     def __init__(
@@ -526,20 +545,43 @@ class Accumulator:
         self._parts: list[Moments] = []
         self._flat: FlatStats = _EMPTY_FLAT
         self._shift: float | None = None
-        self._work = None
 
     def update(self, chunk: np.ndarray) -> None:
+        self.absorb(self.chunk_state(chunk))
+
+    def chunk_state(self, chunk: np.ndarray):
+        """The statistics of one chunk of rows, independent of every other chunk.
+
+        Reads nothing but the configuration (never the running result), so workers
+        may call it concurrently on a shared accumulator.
+        """
         if self.ndim == 0:
             chunk = np.asarray(chunk).reshape(1)
         if self.hist is not None:
-            self.hist.update(chunk)  # zeros are dropped in result() if excluded
-            return
+            hist = IntHistogram(self.dtype)
+            hist.update(chunk)  # zeros are dropped in result() if excluded
+            return hist.counts
         if self.flat:
-            self._update_flat(chunk)
+            return self._flat_chunk(chunk)
+        return self._nd(chunk)
+
+    def absorb(self, state) -> None:
+        """Merge the :meth:`chunk_state` of the next chunk into the running result."""
+        if self.hist is not None:
+            self.hist.counts += state
+        elif self.flat:
+            stats, shift = state
+            if stats[0]:
+                if self._flat[0] == 0:
+                    self._shift = shift  # the first values seen set the origin
+                elif shift != self._shift:
+                    # keep one origin: the chunk's mean relative to ours
+                    stats = (stats[0], (shift - self._shift) + stats[1], *stats[2:])
+            self._flat = _merge_flat(self._flat, stats)
         elif 0 in self.axes:
-            self._add(self._nd(chunk))
+            self._add(state)
         else:
-            self._parts.append(self._nd(chunk))
+            self._parts.append(state)
 
     def nonfinite(self) -> int:
         """NaN and infinite values seen so far (integers have none)."""
@@ -556,12 +598,12 @@ class Accumulator:
         else:
             self._merged = self._merged.merge(m)
 
-    def _update_flat(self, chunk: np.ndarray) -> None:
+    def _flat_chunk(self, chunk: np.ndarray) -> tuple[FlatStats, float | None]:
+        """Blocks of a chunk folded in order, relative to the chunk's own origin."""
         flat = chunk.reshape(-1)
-        need = min(BLOCK, max(flat.size, 1))
-        if self._work is None or self._work.shape[1] < need:
-            self._work = np.empty((2, need))
-            self._zero_mask = np.empty(need, dtype=bool)
+        work, zero_mask = _work_buffers(min(BLOCK, max(flat.size, 1)))
+        stats: FlatStats = _EMPTY_FLAT
+        shift = None
         for start in range(0, flat.size, BLOCK):
             xb = flat[start : start + BLOCK]
             zeros = 0
@@ -571,12 +613,13 @@ class Accumulator:
             if xb.size == 0:
                 block = _EMPTY_FLAT
             else:
-                if self._shift is None:
-                    self._shift = _first_finite_mean(xb)
-                block = _flat_block(xb, self._shift, self._work, self._zero_mask)
+                if shift is None:
+                    shift = _first_finite_mean(xb)
+                block = _flat_block(xb, shift, work, zero_mask)
             if self.exclude_zeros:
                 block = (*block[:9], zeros)
-            self._flat = _merge_flat(self._flat, block)
+            stats = _merge_flat(stats, block)
+        return stats, shift
 
     def _nd(self, chunk: np.ndarray) -> Moments:
         rows = chunk.shape[0]
@@ -584,8 +627,6 @@ class Accumulator:
         step = max(1, BLOCK // row_elems)
         parts = []
         shift = None
-        if 0 in self.axes and self._merged is not None:
-            shift = self._merged.shift
         for start in range(0, rows, step):
             xb = chunk[start : start + step]
             if self.exclude_zeros:

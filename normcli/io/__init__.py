@@ -1,7 +1,7 @@
 """Formats: one module each, chosen by the path.
 
 ``open_reader(path)`` and ``open_writer(path)`` pick the module from the file's
-extension (or from the path being a directory); every reader and writer follows the
+extension (a ``.zarr`` store is a directory); every reader and writer follows the
 small protocols in :mod:`normcli.io.base`.
 """
 
@@ -29,7 +29,7 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 
 
 def input_format(path: Path) -> str:
-    """The format name for an input path: npy, npz or hdf5."""
+    """The format name for an input path: npy, npz, hdf5 or zarr."""
     name = path.name.lower()
     if name.endswith(".npy"):
         return "npy"
@@ -37,9 +37,11 @@ def input_format(path: Path) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
+    if name.endswith(".zarr"):
+        return "zarr"
     raise InputError(
         f"{path}: unknown format {path.suffix or '(no extension)'!s}; normcli reads .npy, "
-        ".npz and .h5/.hdf5 files"
+        ".npz, .h5/.hdf5 files and .zarr stores"
     )
 
 
@@ -51,9 +53,11 @@ def output_format(path: Path) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
+    if name.endswith(".zarr"):
+        return "zarr"
     raise OutputError(
         f"{path}: unknown output format {path.suffix or '(no extension)'!s}; write .npy, "
-        ".npz or .h5/.hdf5"
+        ".npz, .h5/.hdf5 or .zarr"
     )
 
 
@@ -62,6 +66,10 @@ def open_reader(path: str | os.PathLike) -> Reader:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path} does not exist; check the path")
+    if path.name.lower().endswith(".zarr"):
+        from normcli.io.zarr import ZarrReader
+
+        return ZarrReader(path)
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a .npy, .npz or .h5 file")
     fmt = input_format(path)
@@ -82,6 +90,10 @@ def open_writer(path: str | os.PathLike, *, compression: str | None = None) -> W
     """A writer for ``path`` (its format from the extension), writing to a temp file."""
     path = Path(path)
     fmt = output_format(path)
+    if fmt == "zarr":
+        from normcli.io.zarr import ZarrWriter
+
+        return ZarrWriter(path, compression=compression)
     if fmt == "npy":
         from normcli.io.npy import NpyWriter
 

@@ -109,6 +109,20 @@ class Reader:
         """
         raise NotImplementedError
 
+    def chunk_rows(self, name: str, rows: int) -> int:
+        """Rows per chunk that :meth:`iter_chunks` yields when asked for ``rows`` (the
+        last chunk may be shorter); a format with its own chunking aligns to it."""
+        return max(1, rows)
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of ``name`` as a new array (native byte order): the random
+        access a parallel engine reads its blocks with. A 0-d array is returned whole.
+        Formats that can only be read from the start raise :class:`InputError`."""
+        raise InputError(
+            f"{self.path} ({self.format}) can only be read from its start; use the local "
+            "engine, or convert it to .npy, .h5 or .zarr"
+        )
+
     def close(self) -> None:
         pass
 
@@ -171,6 +185,14 @@ class ArraySink:
         return False
 
 
+class RegionSink:
+    """One array written in blocks by parallel workers: ``write(start, block)`` puts the
+    rows ``start:start + len(block)``; blocks never share a unit of storage."""
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        raise NotImplementedError
+
+
 class Writer:
     """Base class of the writers: arrays added one after another, then committed."""
 
@@ -183,6 +205,12 @@ class Writer:
 
     def add(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> ArraySink:
         raise NotImplementedError
+
+    def add_region(self, name: str, shape: tuple[int, ...], dtype: np.dtype, rows: int):
+        """For a parallel engine: a picklable :class:`RegionSink` that writes blocks of
+        ``rows`` rows of a new array at any position, from any process that can reach
+        the temporary output; None when the format can only be written in order."""
+        return None
 
     def commit(self) -> None:
         """Finish the file and move it into place."""

@@ -110,10 +110,7 @@ class Hdf5Reader(Reader):
                 yield out
                 return
             total = info.shape[0]
-            step = max(1, min(rows, total))
-            chunk_rows = (ds.chunks or (0,))[0]
-            if chunk_rows and step > chunk_rows:
-                step -= step % chunk_rows  # whole HDF5 chunks per slab
+            step = self.chunk_rows(name, rows)
             if info.size == 0:
                 for start in range(0, total, step):
                     yield np.empty((min(step, total - start), *info.shape[1:]), dtype=dtype)
@@ -130,6 +127,33 @@ class Hdf5Reader(Reader):
             raise InputError(
                 f"cannot read {where} ({_first_line(str(exc))}); the file may be corrupt or "
                 "need an HDF5 filter plugin"
+            ) from None
+
+    def chunk_rows(self, name: str, rows: int) -> int:
+        info = self.info(name)
+        step = max(1, min(rows, info.rows))
+        chunk_rows = (self._file[name].chunks or (0,))[0]
+        if chunk_rows and step > chunk_rows:
+            step -= step % chunk_rows  # whole HDF5 chunks per slab
+        return step
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        info = self.info(name)
+        ds = self._file[name]
+        try:
+            if not info.shape:
+                out = np.empty((), dtype=info.dtype)
+                ds.read_direct(out)
+                return out
+            stop = min(stop, info.shape[0])
+            out = np.empty((max(0, stop - start), *info.shape[1:]), dtype=info.dtype)
+            if out.size:
+                ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
+            return out
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise InputError(
+                f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
+                "corrupt or need an HDF5 filter plugin"
             ) from None
 
     def close(self) -> None:

@@ -153,6 +153,31 @@ def _fill(stream: BinaryIO, buf: np.ndarray, where: str) -> None:
         got += n
 
 
+def read_rows_at(
+    path: Path, data_offset: int, header: NpyHeader, start: int, stop: int, where: str
+) -> np.ndarray:
+    """Rows ``start:stop`` of the array whose data begin at ``data_offset`` in ``path``."""
+    shape, dtype = header.shape, header.dtype
+    if not shape:
+        start, stop = 0, 1
+    rest = shape[1:] if shape else ()
+    k = max(0, min(stop, shape[0] if shape else 1) - start)
+    if header.fortran and len(shape) > 1:
+        mm = np.memmap(path, dtype=dtype, mode="r", offset=data_offset, shape=shape, order="F")
+        try:
+            return native(np.ascontiguousarray(mm[start : start + k]))
+        finally:
+            del mm
+    row_bytes = math.prod(rest) * dtype.itemsize
+    buf = np.empty(k * math.prod(rest), dtype=dtype)
+    if buf.size:
+        with open(path, "rb", buffering=0) as f:
+            f.seek(data_offset + start * row_bytes)
+            _fill(f, buf, where)
+    out = native(buf)
+    return out.reshape(()) if not shape else out.reshape((k, *rest))
+
+
 class NpyReader(Reader):
     format = "npy"
 
@@ -187,6 +212,15 @@ class NpyReader(Reader):
             with open(self.path, "rb", buffering=0) as f:
                 f.seek(h.offset)
                 yield from stream_rows(f, h, rows, str(self.path))
+        except OSError as exc:
+            raise input_os_error(self.path, exc) from None
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        self.info(name)
+        try:
+            return read_rows_at(
+                self.path, self.header.offset, self.header, start, stop, str(self.path)
+            )
         except OSError as exc:
             raise input_os_error(self.path, exc) from None
 

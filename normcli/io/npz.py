@@ -10,6 +10,7 @@ bomb or a corrupt file and is refused. zipfile checks each member's CRC as it en
 from __future__ import annotations
 
 import contextlib
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from normcli.io.npy import (
     native,
     open_exclusive,
     read_header,
+    read_rows_at,
     stream_rows,
     write_header,
 )
@@ -170,6 +172,28 @@ class NpzReader(Reader):
                     yield native(part)
             finally:
                 del mm
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        self.info(name)
+        zinfo, header = self._members[name]
+        where = f"{self.path}:{zinfo.filename}"
+        if zinfo.compress_type != zipfile.ZIP_STORED:
+            raise InputError(
+                f"{where} is compressed, so it can only be read from its start; use the "
+                "local engine, or save it uncompressed (np.savez) or as .npy, .h5 or .zarr"
+            )
+        try:
+            # a stored member's bytes lie as they are after its local header
+            with open(self.path, "rb") as f:
+                f.seek(zinfo.header_offset)
+                local = f.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                raise InputError(f"{where} has a corrupt local header; the archive is damaged")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            data = zinfo.header_offset + 30 + name_len + extra_len + header.offset
+            return read_rows_at(self.path, data, header, start, stop, where)
+        except OSError as exc:
+            raise input_os_error(self.path, exc) from None
 
     def close(self) -> None:
         self._zip.close()

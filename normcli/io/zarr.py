@@ -1,0 +1,313 @@
+"""Zarr stores (v3; v2 is read too) through the zarr package: the optional extra ``zarr``.
+
+A ``.zarr`` store is a group holding one array per name, like an ``.npz``: array names
+are paths inside the group without a leading slash (``train/images``), so
+``x.npy`` normalized to ``out.zarr`` gives ``out.zarr/x``. A store whose root is a
+single array is read too, named by its stem as a ``.npy`` is.
+
+Arrays are written chunked along axis 0 (whole rows per chunk; about
+:data:`CHUNK_BYTES` per chunk, or one chunk per block of a parallel engine) into a
+temporary store beside the target, moved into place when complete. Reads are
+aligned to the stored chunks, as for HDF5.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from normcli.errors import InputError, NormcliError, OutputError
+from normcli.io.base import (
+    ArrayInfo,
+    ArraySink,
+    Reader,
+    RegionSink,
+    Writer,
+    check_dtype,
+    remove_quietly,
+)
+
+#: Bytes per chunk of an array written in order (the local engine).
+CHUNK_BYTES = 16 << 20
+#: Files at the root of a directory that make it a Zarr store (v3, then v2).
+MARKERS = ("zarr.json", ".zgroup", ".zarray")
+COMPRESSIONS = (None, "none", "gzip", "zstd")
+
+
+def require_zarr(action: str = "read or write .zarr stores"):
+    """The zarr module, or a one-line error naming the extra that installs it."""
+    try:
+        import zarr
+    except ImportError:
+        raise NormcliError(
+            f"to {action} normcli needs the zarr package: pip install 'normcli[zarr]'"
+        ) from None
+    return zarr
+
+
+def is_zarr_store(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in MARKERS)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+class ZarrReader(Reader):
+    format = "zarr"
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        zarr = require_zarr("read .zarr stores")
+        if not is_zarr_store(self.path):
+            raise InputError(
+                f"{self.path} is not a Zarr store (no zarr.json in it); give a store written "
+                "by zarr or normcli"
+            )
+        try:
+            root = zarr.open(store=str(self.path), mode="r")
+        except Exception as exc:
+            raise InputError(
+                f"{self.path} cannot be opened as a Zarr store ({_first_line(str(exc))}); "
+                "it may be corrupt"
+            ) from None
+        self._arrays: dict[str, object] = {}
+        if isinstance(root, zarr.Array):
+            self._arrays[self.path.stem] = root
+        else:
+            try:
+                members = sorted(root.members(max_depth=None), key=lambda m: m[0])
+            except Exception as exc:
+                raise InputError(
+                    f"{self.path} cannot be read ({_first_line(str(exc))}); it may be corrupt"
+                ) from None
+            for name, obj in members:
+                if isinstance(obj, zarr.Array):
+                    self._arrays[name] = obj
+        self._infos = []
+        for name, arr in self._arrays.items():
+            where = f"{self.path}:{name}"
+            dtype = np.dtype(arr.dtype)
+            check_dtype(dtype, where)
+            extra = {"chunks": tuple(arr.chunks)}
+            self._infos.append(
+                ArrayInfo(name, tuple(arr.shape), dtype.newbyteorder("="), extra=extra)
+            )
+
+    def arrays(self) -> list[ArrayInfo]:
+        return list(self._infos)
+
+    def chunk_rows(self, name: str, rows: int) -> int:
+        info = self.info(name)
+        step = max(1, min(rows, info.rows))
+        stored = info.extra["chunks"][0] if info.shape else 0
+        if stored and step > stored:
+            step -= step % stored  # whole stored chunks per read
+        return step
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        info = self.info(name)
+        arr = self._arrays[name]
+        try:
+            if not info.shape:
+                return np.asarray(arr[()], dtype=info.dtype).reshape(())
+            stop = min(stop, info.shape[0])
+            if stop <= start or info.size == 0:
+                return np.empty((max(0, stop - start), *info.shape[1:]), dtype=info.dtype)
+            return np.ascontiguousarray(arr[start:stop], dtype=info.dtype)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the store may be "
+                "corrupt or incomplete"
+            ) from None
+
+    def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        info = self.info(name)
+        if not info.shape:
+            yield self.read_rows(name, 0, 1)
+            return
+        step = self.chunk_rows(name, rows)
+        for start in range(0, info.shape[0], step):
+            yield self.read_rows(name, start, start + step)
+
+
+def _compressors(compression: str | None, where: Path):
+    if compression not in COMPRESSIONS:
+        raise OutputError(f"{where}: Zarr output supports --compression zstd, gzip or none")
+    if compression in (None, "none"):
+        return None
+    from zarr.codecs import GzipCodec, ZstdCodec
+
+    return [GzipCodec(level=4)] if compression == "gzip" else [ZstdCodec(level=3)]
+
+
+def _chunks(shape: tuple[int, ...], rows: int) -> tuple[int, ...]:
+    if not shape:
+        return ()
+    return (max(1, min(rows, shape[0])), *(max(1, s) for s in shape[1:]))
+
+
+class _OrderedSink(ArraySink):
+    """Rows written in order, gathered into whole stored chunks before each write."""
+
+    def __init__(self, arr, name, shape, dtype, where):
+        super().__init__(name, shape, dtype)
+        self.arr = arr
+        self.where = where
+        self.rows = arr.chunks[0] if shape else 0
+        self.pending = None
+        self.filled = 0
+        self.position = 0
+
+    def _store(self, rows: np.ndarray) -> None:
+        try:
+            self.arr[self.position : self.position + rows.shape[0]] = rows
+        except Exception as exc:
+            raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+        self.position += rows.shape[0]
+
+    def write(self, chunk: np.ndarray) -> None:
+        chunk = np.asarray(chunk, dtype=self.dtype)
+        if not self.shape:
+            try:
+                self.arr[()] = chunk.reshape(())
+            except Exception as exc:
+                raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+            self.rows_written += 1
+            return
+        k, i, cr = chunk.shape[0], 0, self.rows
+        if self.filled:
+            take = min(cr - self.filled, k)
+            self.pending[self.filled : self.filled + take] = chunk[:take]
+            self.filled += take
+            i = take
+            if self.filled == cr:
+                self._store(self.pending)
+                self.filled = 0
+        whole = (k - i) // cr * cr
+        if whole:
+            self._store(chunk[i : i + whole])
+            i += whole
+        if i < k:
+            if self.pending is None:
+                self.pending = np.empty((cr, *self.shape[1:]), dtype=self.dtype)
+            self.pending[: k - i] = chunk[i:]
+            self.filled = k - i
+        self.rows_written += k
+
+    def close(self) -> None:
+        if self.filled:
+            self._store(self.pending[: self.filled])
+            self.filled = 0
+        super().close()
+
+
+class ZarrRegion(RegionSink):
+    """Blocks of one array of a temporary store, written from any worker that can reach
+    its path; each block covers whole stored chunks, so writers never collide."""
+
+    def __init__(self, store: str, name: str, where: str):
+        self.store, self.name, self.where = store, name, where
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        zarr = require_zarr()
+        try:
+            arr = zarr.open_array(store=self.store, path=self.name, mode="r+")
+            if not arr.shape:
+                arr[()] = block.reshape(())
+            else:
+                arr[start : start + block.shape[0]] = block
+        except Exception as exc:
+            raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+
+
+class ZarrWriter(Writer):
+    format = "zarr"
+
+    def __init__(self, path: Path, *, compression: str | None = None):
+        super().__init__(path, compression=compression)
+        zarr = require_zarr("write .zarr stores")
+        self._compressors = _compressors(compression, self.path)
+        if not self.path.parent.is_dir():
+            raise OutputError(
+                f"cannot write {self.path}: its directory {self.path.parent} does not exist"
+            )
+        try:
+            self._group = zarr.open_group(store=str(self.tmp), mode="w-", zarr_format=3)
+        except PermissionError:
+            raise OutputError(
+                f"cannot write {self.path}: no permission to create files in {self.path.parent}"
+            ) from None
+        except Exception as exc:
+            remove_quietly(self.tmp)
+            raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
+        self._names: set[str] = set()
+
+    def _create(self, name: str, shape, dtype, rows: int):
+        if name in self._names:
+            raise OutputError(f"{self.path}: two arrays named {name!r}")
+        self._names.add(name)
+        try:
+            return self._group.create_array(
+                name,
+                shape=tuple(shape),
+                dtype=np.dtype(dtype),
+                chunks=_chunks(tuple(shape), rows),
+                compressors=self._compressors,
+                fill_value=0,
+            )
+        except Exception as exc:
+            raise OutputError(
+                f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
+            ) from None
+
+    def add(self, name, shape, dtype) -> ArraySink:
+        shape = tuple(shape)
+        row_bytes = max(1, math.prod(shape[1:]) * np.dtype(dtype).itemsize)
+        arr = self._create(name, shape, dtype, max(1, CHUNK_BYTES // row_bytes))
+        return _OrderedSink(arr, name, shape, dtype, f"{self.path}:{name}")
+
+    def add_region(self, name, shape, dtype, rows) -> ZarrRegion:
+        self._create(name, tuple(shape), dtype, rows)
+        return ZarrRegion(str(self.tmp), name, f"{self.path}:{name}")
+
+    def commit(self) -> None:
+        replace_store(self.tmp, self.path)
+
+    def abort(self) -> None:
+        remove_quietly(self.tmp)
+
+
+def replace_store(tmp: Path, target: Path) -> None:
+    """Move the finished store ``tmp`` (a directory) to ``target``.
+
+    A directory cannot be renamed over another, so an existing target (already known
+    to be replaceable: a Zarr store or a file, with --force) is first renamed aside,
+    then the new store is renamed into place and the old one removed. If the second
+    rename fails the old target is put back.
+    """
+    aside = None
+    if target.exists() or target.is_symlink():
+        aside = target.with_name(f".{target.name}.normcli-old-{os.getpid()}")
+        try:
+            os.replace(target, aside)
+        except OSError as exc:
+            remove_quietly(tmp)
+            raise OutputError(f"cannot replace {target}: {exc.strerror}") from None
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        if aside is not None:
+            os.replace(aside, target)
+        remove_quietly(tmp)
+        raise OutputError(
+            f"cannot move the finished output into place at {target}: {exc.strerror}"
+        ) from None
+    if aside is not None:
+        remove_quietly(aside)
