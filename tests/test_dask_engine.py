@@ -25,7 +25,6 @@ zarr = pytest.importorskip("zarr")
 
 from normcli.engine import Progress, describe_arrays  # noqa: E402
 from normcli.io import open_reader  # noqa: E402
-from normcli.stats import Accumulator  # noqa: E402
 
 RNG = np.random.default_rng(88)
 N = 90
@@ -124,6 +123,7 @@ METHODS = [
     ["-m", "lp"],
     ["-m", "lp", "--axis", "0", "--order", "1"],
     ["-m", "per-image"],
+    ["-m", "scale", "--factor", "1/255"],
 ]
 
 
@@ -270,6 +270,36 @@ def test_nan_found_by_a_worker_is_one_error_and_leaves_nothing(tmp_path, invoke,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
 
 
+def test_ctrl_c_while_workers_write_leaves_the_previous_store(
+    tmp_path, invoke, cluster, data, monkeypatch
+):
+    """Interrupted between blocks (here), with workers writing blocks to the temporary
+    store: exit 130, the old OUTPUT intact, no temporary store left behind."""
+    from normcli.engine import ApplyStep
+
+    calls = {"n": 0}
+    original = ApplyStep.absorb
+
+    def interrupted(self, states):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, states)
+
+    out = tmp_path / "o.zarr"
+    group = zarr.open_group(str(out), mode="w")
+    group.create_array("old", shape=(3,), dtype="i4")[...] = [1, 2, 3]
+    monkeypatch.setattr(ApplyStep, "absorb", interrupted)
+    r = invoke(
+        "normalize", data["inputs"]["npy"], out, "-m", "zscore", "--chunk-size", "256B",
+        "--force", "--engine", "dask", "--scheduler", cluster.scheduler_address,
+    )  # fmt: skip
+    assert r.exit_code == 130
+    assert_one_error_line(r, "interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]
+    assert store(out, "old").tolist() == [1, 2, 3]
+
+
 def test_compressed_npz_is_refused_up_front(tmp_path, invoke, cluster):
     np.savez_compressed(tmp_path / "c.npz", a=np.ones((5, 2)))
     result = invoke(
@@ -310,25 +340,7 @@ def test_missing_extra_names_it(invoke, data, monkeypatch):
     assert_one_error_line(result, "pip install 'normcli[dask]'")
 
 
-# -- the shared per-chunk functions ------------------------------------------------------------
-
-
-def test_chunk_states_computed_in_any_order_absorb_to_the_local_bits(data):
-    """chunk_state never reads the running result: states computed last-to-first (as
-    workers may finish) and absorbed in order give exactly what update() gives."""
-    for x, axes in ((data["x"], (0, 1, 2)), (data["x"], (0,)), (data["images"], (0, 1, 2))):
-        for rows in (1, 7, N):
-            chunks = [x[s : s + rows] for s in range(0, N, rows)]
-            seq = Accumulator(x.shape, x.dtype, axes)
-            for c in chunks:
-                seq.update(c)
-            par = Accumulator(x.shape, x.dtype, axes)
-            states = [par.chunk_state(c) for c in reversed(chunks)][::-1]
-            for s in states:
-                par.absorb(s)
-            a, b = seq.result(), par.result()
-            for field in a.__dataclass_fields__:
-                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+# -- the library ----------------------------------------------------------------------------------
 
 
 def test_library_describe_with_a_runner(cluster, data):

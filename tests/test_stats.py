@@ -224,3 +224,56 @@ def test_streamed_equals_scipy_for_any_chunking(x, rows, axes):
     np.testing.assert_allclose(
         ours["variance"], oracle["variance"], rtol=1e-10, atol=1e-12 * scale**2
     )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # infinities meet infinities
+@given(
+    x=hnp.arrays(
+        st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
+        st.tuples(st.integers(1, 30), st.integers(1, 4), st.integers(1, 3)),
+        elements={"allow_subnormal": False},
+    ),
+    rows=st.integers(1, 35),
+    axes=st.sampled_from([(0, 1, 2), (0,), (1, 2), (0, 2), (2,)]),
+    offset=st.sampled_from([0.0, 1e8]),
+    exclude_zeros=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_chunk_states_in_any_order_absorb_to_the_same_bits(
+    x, rows, axes, offset, exclude_zeros, seed
+):
+    """What a parallel engine relies on: ``chunk_state`` reads nothing but the
+    configuration, so states computed in any order (as workers finish) and absorbed in
+    chunk order give the bits ``update`` gives, for the statistics and every method's
+    fitted state."""
+    from normcli.normalizers import make_normalizer
+    from normcli.stats import Accumulator
+
+    if x.dtype.kind == "f":
+        x = x + offset
+    chunks = [x[s : s + rows] for s in range(0, x.shape[0], rows)]
+    shuffled = np.random.default_rng(seed).permutation(len(chunks))
+
+    seq = Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
+    par = Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
+    for c in chunks:
+        seq.update(c)
+    states = {i: par.chunk_state(chunks[i]) for i in shuffled}
+    for i in range(len(chunks)):
+        par.absorb(states[i])
+    a, b = seq.result(), par.result()
+    for name in a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+    if 0 not in axes:
+        return
+    for method, opts in (("minmax", {}), ("zscore", {}), ("lp", {"order": 3.0})):
+        fitted = make_normalizer(method, axes, nan_policy="omit", **opts).bind(x.shape)
+        for c in chunks:
+            fitted.partial_fit(c)
+        norm = make_normalizer(method, axes, nan_policy="omit", **opts).bind(x.shape)
+        parts = {i: norm.chunk_state(chunks[i]) for i in shuffled}
+        for i in range(len(chunks)):
+            norm.absorb(parts[i])
+        for name, value in fitted.statistics().items():
+            np.testing.assert_array_equal(norm.statistics()[name], value, err_msg=name)

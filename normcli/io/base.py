@@ -61,6 +61,16 @@ def rows_per_chunk(info: ArrayInfo, chunk_bytes: int, itemsize: int | None = Non
     return max(1, chunk_bytes // max(1, per_row))
 
 
+def aligned_rows(rows: int, total: int, stored: int | None) -> int:
+    """Rows per read: ``rows`` (at most ``total``, at least 1), rounded down to whole
+    stored chunks of ``stored`` rows when it spans more than one, so no stored chunk
+    is read (and decompressed) twice."""
+    step = max(1, min(rows, total))
+    if stored and step > stored:
+        step -= step % stored
+    return step
+
+
 def check_dtype(dtype: np.dtype, where: str) -> np.dtype:
     """Refuse dtypes we never read (objects, strings, structures, complex, dates)."""
     if dtype.hasobject:

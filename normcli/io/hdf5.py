@@ -20,6 +20,7 @@ from normcli.io.base import (
     ArraySink,
     Reader,
     Writer,
+    aligned_rows,
     check_dtype,
     input_os_error,
     os_error_message,
@@ -130,12 +131,7 @@ class Hdf5Reader(Reader):
             ) from None
 
     def chunk_rows(self, name: str, rows: int) -> int:
-        info = self.info(name)
-        step = max(1, min(rows, info.rows))
-        chunk_rows = (self._file[name].chunks or (0,))[0]
-        if chunk_rows and step > chunk_rows:
-            step -= step % chunk_rows  # whole HDF5 chunks per slab
-        return step
+        return aligned_rows(rows, self.info(name).rows, (self._file[name].chunks or (0,))[0])
 
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         info = self.info(name)

@@ -27,6 +27,7 @@ from normcli.io.base import (
     Reader,
     RegionSink,
     Writer,
+    aligned_rows,
     check_dtype,
     remove_quietly,
 )
@@ -103,11 +104,7 @@ class ZarrReader(Reader):
 
     def chunk_rows(self, name: str, rows: int) -> int:
         info = self.info(name)
-        step = max(1, min(rows, info.rows))
-        stored = info.extra["chunks"][0] if info.shape else 0
-        if stored and step > stored:
-            step -= step % stored  # whole stored chunks per read
-        return step
+        return aligned_rows(rows, info.rows, info.extra["chunks"][0] if info.shape else 0)
 
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         info = self.info(name)
