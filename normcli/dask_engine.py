@@ -120,7 +120,6 @@ class RowSource:
 
     def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype):
         self.path, self.name = path, name
-        self.zero_d = not shape
         self.shape = tuple(shape) if shape else (1,)  # a 0-d array streams as one row
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
@@ -165,9 +164,12 @@ class DaskRunner(Runner):
 
     def __init__(self, client):
         self.client = client
-        threads = sum(client.nthreads().values()) or 1
-        #: blocks in flight at once: enough to keep every worker thread busy
-        self.window = max(4, 2 * threads)
+        self.threads = sum(client.nthreads().values()) or 1
+
+    def window(self, large_results: bool) -> int:
+        """Blocks in flight at once: enough to keep every worker thread busy; few when
+        each result is a whole block on its way to this process."""
+        return max(4, 2 * self.threads) if large_results else max(16, 8 * self.threads)
 
     # -- the blocks ------------------------------------------------------------------------
 
@@ -194,35 +196,36 @@ class DaskRunner(Runner):
         starts = list(range(0, rows_total, step))
         return list(x.to_delayed().ravel()), [(s, min(s + step, rows_total)) for s in starts]
 
-    def _ordered(self, tasks, sizes, progress, label) -> Iterator:
-        """Compute ``tasks`` (Delayed) with at most ``window`` in flight; yield results in
-        order. On any failure, nothing is left running when the error propagates."""
+    def _ordered(self, tasks, sizes, progress, label, window: int) -> Iterator:
+        """Compute ``tasks`` (Delayed), at most ``window`` in flight, submitted in batches
+        (one submission costs tens of milliseconds, a task in a batch a few); yield the
+        results in order. On a failure or an interruption the tasks in flight are let
+        finish (a running task cannot be stopped) before the error propagates, so
+        nothing writes to an output the caller is about to remove."""
         import distributed
 
         pending: collections.deque = collections.deque()
-        todo = iter(zip(tasks, sizes, strict=True))
+        todo = collections.deque(zip(tasks, sizes, strict=True))
         try:
             with progress.task(label, sum(sizes)) as bar:
-                while True:
-                    while len(pending) < self.window:
-                        item = next(todo, None)
-                        if item is None:
-                            break
-                        pending.append((self.client.compute(item[0]), item[1]))
-                    if not pending:
-                        return
+                while todo or pending:
+                    if todo and len(pending) <= window // 2:
+                        batch = [
+                            todo.popleft() for _ in range(min(window - len(pending), len(todo)))
+                        ]
+                        futures = self.client.compute([task for task, _ in batch])
+                        pending.extend(zip(futures, [size for _, size in batch], strict=True))
                     future, size = pending.popleft()
                     result = future.result()
+                    del future
                     bar.advance(size)
                     yield result
         finally:
             if pending:
                 futures = [f for f, _ in pending]
-                self.client.cancel(futures)
-                # a task already running cannot be stopped: let it end before the
-                # caller removes what it may be writing to
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception):  # a second Ctrl-C still ends it
                     distributed.wait(futures, timeout=600)
+                self.client.cancel(futures)
 
     def _shared(self, obj):
         """``obj`` sent to the cluster once per pass, not once per task (a list is sent
@@ -237,7 +240,7 @@ class DaskRunner(Runner):
         blocks, bounds = self._blocks(reader, info, chunk_bytes)
         shared = self._shared(list(consumers))
         tasks = [dask.delayed(_scan_block, pure=False)(b, shared) for b in blocks]
-        results = self._ordered(tasks, _sizes(info, bounds), progress, label)
+        results = self._ordered(tasks, _sizes(info, bounds), progress, label, self.window(False))
         with contextlib.closing(results):
             for states in results:
                 for consumer, state in zip(consumers, states, strict=True):
@@ -259,7 +262,8 @@ class DaskRunner(Runner):
             dask.delayed(_apply_block, pure=False)(b, shared, region, start)
             for b, (start, _) in zip(blocks, bounds, strict=True)
         ]
-        results = self._ordered(tasks, _sizes(info, bounds), progress, label)
+        window = self.window(large_results=region is None)
+        results = self._ordered(tasks, _sizes(info, bounds), progress, label, window)
         with contextlib.closing(results):
             for states, out in results:
                 step.absorb(states)
@@ -284,7 +288,8 @@ class DaskRunner(Runner):
             dask.delayed(_copy_block, pure=False)(b, region, start)
             for b, (start, _) in zip(blocks, bounds, strict=True)
         ]
-        results = self._ordered(tasks, _sizes(info, bounds), progress, f"copy {info.name}")
+        sizes = _sizes(info, bounds)
+        results = self._ordered(tasks, sizes, progress, f"copy {info.name}", self.window(False))
         with contextlib.closing(results):
             for _ in results:
                 pass

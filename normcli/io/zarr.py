@@ -272,7 +272,8 @@ class ZarrWriter(Writer):
 
     def add_region(self, name, shape, dtype, rows) -> ZarrRegion:
         self._create(name, tuple(shape), dtype, rows)
-        return ZarrRegion(str(self.tmp), name, f"{self.path}:{name}")
+        # an absolute path: workers elsewhere do not share this process's directory
+        return ZarrRegion(os.path.abspath(self.tmp), name, f"{self.path}:{name}")
 
     def commit(self) -> None:
         replace_store(self.tmp, self.path)
