@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -76,6 +77,11 @@ def dask_runner(scheduler: str | None = None) -> Iterator[DaskRunner]:
     _, distributed = require_dask()
     kind, arg = parse_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
+        # Dask's own log lines (slow event loops, garbage collection, retries) are not
+        # for the user of a command line: failures reach normcli as errors.
+        log = logging.getLogger("distributed")
+        stack.callback(log.setLevel, log.level)
+        log.setLevel(logging.CRITICAL)
         if kind == "address":
             from distributed.comm import parse_address
             from distributed.comm.registry import backends
@@ -202,8 +208,6 @@ class DaskRunner(Runner):
         results in order. On a failure or an interruption the tasks in flight are let
         finish (a running task cannot be stopped) before the error propagates, so
         nothing writes to an output the caller is about to remove."""
-        import distributed
-
         pending: collections.deque = collections.deque()
         todo = collections.deque(zip(tasks, sizes, strict=True))
         try:
@@ -223,8 +227,9 @@ class DaskRunner(Runner):
         finally:
             if pending:
                 futures = [f for f, _ in pending]
-                with contextlib.suppress(Exception):  # a second Ctrl-C still ends it
-                    distributed.wait(futures, timeout=600)
+                for future in futures:  # (distributed.wait needs a default client)
+                    with contextlib.suppress(Exception):  # a second Ctrl-C still ends it
+                        future.result(timeout=600)
                 self.client.cancel(futures)
 
     def _shared(self, obj):

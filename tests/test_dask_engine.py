@@ -27,7 +27,7 @@ from normcli.engine import Progress, describe_arrays  # noqa: E402
 from normcli.io import open_reader  # noqa: E402
 
 RNG = np.random.default_rng(88)
-N = 90
+N = 64
 #: Chunk sizes in bytes for rows of X (6 * 5 float32 = 120 bytes): 1, 2, 50 rows, n, n + 42.
 X_ROW = 6 * 5 * 4
 CHUNKS = [f"{r * X_ROW}B" for r in (1, 2, 50, N, N + 42)]
