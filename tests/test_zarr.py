@@ -120,6 +120,13 @@ def test_not_a_store_and_missing_store(tmp_path):
         open_reader(tmp_path / "none.zarr")
 
 
+def test_text_arrays_are_refused_by_name(tmp_path):
+    group = zarr.open_group(str(tmp_path / "t.zarr"), mode="w")
+    group.create_array("words", shape=(2,), dtype=str)[...] = np.array(["a", "b"])
+    with pytest.raises(InputError, match=r"t.zarr:words holds text"):
+        open_reader(tmp_path / "t.zarr")
+
+
 def test_missing_extra_names_it(tmp_path, monkeypatch):
     real_import = builtins.__import__
 

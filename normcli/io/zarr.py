@@ -93,6 +93,11 @@ class ZarrReader(Reader):
         for name, arr in self._arrays.items():
             where = f"{self.path}:{name}"
             dtype = np.dtype(arr.dtype)
+            if dtype.kind in "OTSU":  # zarr keeps text as objects or strings, never pickles
+                raise InputError(
+                    f"{where} holds text (Zarr dtype {arr.dtype}); normcli reads integer, "
+                    "float and bool arrays only"
+                )
             check_dtype(dtype, where)
             extra = {"chunks": tuple(arr.chunks)}
             self._infos.append(
