@@ -18,10 +18,16 @@ from normcli import __version__
 from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
     axis_option,
+    check_output_modes,
+    chunk_size_option,
     compose,
+    csv_option,
     exclude_zeros_option,
     force_option,
     input_argument,
+    inspect_options,
+    key_option,
+    make_inspect,
     nan_option,
     output_argument,
     output_options,
@@ -30,6 +36,7 @@ from normcli.options import (
 from normcli.render import (
     Renderer,
     printable,
+    render_check,
     render_describe,
     render_fit,
     render_ls,
@@ -92,11 +99,13 @@ def cli():
 @cli.command("ls")
 @input_argument
 @output_options
-def ls_command(input_path, as_json, quiet):
+@csv_option
+def ls_command(input_path, as_json, quiet, as_csv):
     """List the arrays in INPUT: name, shape, dtype and bytes."""
     from normcli.io import open_reader
 
-    renderer = Renderer(as_json=as_json, quiet=quiet)
+    check_output_modes(as_json, as_csv)
+    renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
     with open_reader(input_path) as reader:
         render_ls(renderer, input_path, reader.format, reader.arrays())
 
@@ -107,20 +116,37 @@ def ls_command(input_path, as_json, quiet):
 @axis_option("Default: all (one figure for the whole array); 0,1,2 on (N,H,W,C) is per channel.")
 @exclude_zeros_option
 @nan_option("omit")
+@inspect_options
+@click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @output_options
+@csv_option
 def describe_command(
-    input_path, keys, chunk_bytes, axis, exclude_zeros, nan_policy, as_json, quiet
+    input_path,
+    keys,
+    chunk_bytes,
+    axis,
+    exclude_zeros,
+    nan_policy,
+    hist,
+    bins,
+    plot_path,
+    force,
+    as_json,
+    quiet,
+    as_csv,
 ):
     """Statistics of each array in INPUT, as scipy.stats.describe computes them.
 
     nobs, min, max, mean, variance (ddof=1), skewness and kurtosis (biased, Fisher),
     plus std and the counts of NaN and zeros, accumulated exactly in float64 over
-    streamed chunks.
+    streamed chunks. --hist draws each array's histogram, --plot writes a figure.
     """
     from normcli.engine import describe_arrays, select_arrays
     from normcli.io import open_reader
 
-    renderer = Renderer(as_json=as_json, quiet=quiet)
+    check_output_modes(as_json, as_csv, hist)
+    inspect = make_inspect(hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force)
+    renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
     with open_reader(input_path) as reader:
         infos = select_arrays(reader, keys, default_all=True)
         items = describe_arrays(
@@ -131,8 +157,15 @@ def describe_command(
             exclude_zeros=exclude_zeros,
             nan_policy=nan_policy,
             progress=renderer.progress(),
+            inspect=inspect,
         )
-    render_describe(renderer, input_path, items, exclude_zeros)
+    if plot_path:
+        from normcli.plots import describe_figure
+
+        describe_figure(plot_path, input_path, items, force=force)
+    render_describe(renderer, input_path, items, exclude_zeros, hist)
+    if plot_path:
+        renderer.note(f"wrote {printable(plot_path)}")
 
 
 def _on_sigterm(signum, frame):
@@ -292,7 +325,18 @@ def _no_method_options_with_params(
     type=click.Choice(["gzip", "lzf", "none"]),
     help="gzip for .npz and .h5 (lzf: .h5 only).",
 )
-@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
+@inspect_options
+@click.option(
+    "--exclude-zeros",
+    is_flag=True,
+    help="--hist: leave out the values whose input is zero (before and after).",
+)
+@click.option(
+    "--check-ranks",
+    is_flag=True,
+    help="Count the samples whose within-sample order of values changed.",
+)
 @force_option
 @output_options
 def normalize_command(
@@ -315,6 +359,11 @@ def normalize_command(
     dtype,
     compression,
     strict,
+    hist,
+    bins,
+    plot_path,
+    exclude_zeros,
+    check_ranks,
     force,
     as_json,
     quiet,
@@ -327,6 +376,11 @@ def normalize_command(
     """
     from normcli.engine import NormalizeOptions, load_params, normalize_file
 
+    if exclude_zeros and not hist:
+        raise click.UsageError("--exclude-zeros on normalize applies to --hist; add --hist")
+    inspect = make_inspect(
+        hist, bins, plot_path, exclude_zeros=exclude_zeros, check_ranks=check_ranks, force=force
+    )
     renderer = Renderer(as_json=as_json, quiet=quiet)
     params_doc = None
     if params_path:
@@ -351,6 +405,7 @@ def normalize_command(
         force=force,
         strict=strict,
         save_params=save_params,
+        inspect=inspect,
     )
     report = normalize_file(
         input_path,
@@ -361,7 +416,13 @@ def normalize_command(
         params_where=str(params_path),
         progress=renderer.progress(),
     )
-    render_normalize(renderer, report)
+    if plot_path:
+        from normcli.plots import normalize_figure
+
+        normalize_figure(plot_path, report, force=force)
+    render_normalize(renderer, report, inspect)
+    if plot_path:
+        renderer.note(f"wrote {printable(plot_path)}")
 
 
 @cli.command("fit")
@@ -375,7 +436,7 @@ def normalize_command(
     metavar="PARAMS.json",
     help="Where to save the parameters (JSON). Without it they are only shown.",
 )
-@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
 @force_option
 @output_options
 def fit_command(
@@ -480,3 +541,101 @@ def invert_command(
         progress=renderer.progress(),
     )
     render_normalize(renderer, report)
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+@cli.command("check")
+@input_argument
+@key_option
+@chunk_size_option
+@click.option(
+    "--range",
+    "value_range",
+    nargs=2,
+    type=float,
+    metavar="LO HI",
+    help="Every value is within [LO, HI] (NaN never is).",
+)
+@click.option("--mean", type=float, metavar="M", help="The mean is M (within --tol).")
+@click.option(
+    "--std", type=click.FloatRange(min=0), metavar="S", help="The std is S (within --tol)."
+)
+@click.option(
+    "--unit-norm",
+    is_flag=True,
+    help="Every slice over --axis (default -1, as lp) has norm 1; all-zero slices pass.",
+)
+@axis_option(
+    "Every kept slice must pass. Default: all for --range/--mean/--std, -1 for --unit-norm."
+)
+@click.option(
+    "--order",
+    callback=_order_callback,
+    metavar="P",
+    help="--unit-norm: the norm's order, 1, 2 (default), inf or any p > 0.",
+)
+@click.option(
+    "--ddof", type=click.IntRange(min=0), help="--std: delta degrees of freedom (default 0)."
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(min=0),
+    metavar="T",
+    help="Absolute tolerance (default 1e-4 for --mean/--std/--unit-norm, 0 for --range).",
+)
+@output_options
+def check_command(
+    input_path,
+    keys,
+    chunk_bytes,
+    value_range,
+    mean,
+    std,
+    unit_norm,
+    axis,
+    order,
+    ddof,
+    tol,
+    as_json,
+    quiet,
+):
+    """Assert something about INPUT: exit 0 when it holds, 1 with the reason otherwise.
+
+    For a Makefile guard before training:
+    normcli check data.npz -k x_train --mean 0 --std 1
+    """
+    from normcli.checks import Assertions
+    from normcli.engine import check_file
+    from normcli.errors import CheckFailed
+
+    if order is not None and not unit_norm:
+        raise click.UsageError("--order applies to --unit-norm")
+    if ddof is not None and std is None:
+        raise click.UsageError("--ddof applies to --std")
+    assertions = Assertions(
+        value_range=tuple(value_range) if value_range else None,
+        mean=mean,
+        std=std,
+        unit_norm=unit_norm,
+        order=order if order is not None else 2.0,
+        ddof=ddof or 0,
+        tol=tol,
+    )
+    if not assertions.any():
+        raise click.UsageError("say what to check: --range LO HI, --mean M, --std S or --unit-norm")
+    renderer = Renderer(as_json=as_json, quiet=quiet)
+    report = check_file(
+        input_path,
+        keys,
+        assertions,
+        axis,
+        chunk_bytes=chunk_bytes,
+        progress=renderer.progress(),
+    )
+    render_check(renderer, report)
+    if not report.passed:
+        failures = sum(not o.passed for a in report.arrays for o in a.outcomes)
+        more = f" (and {failures - 1} more)" if failures > 1 else ""
+        raise CheckFailed(report.first_failure() + more)

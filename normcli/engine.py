@@ -17,7 +17,9 @@ import numpy as np
 
 from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.errors import InputError, ParameterError
+from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, rows_per_chunk
+from normcli.ranks import RankCheck, RankResult
 from normcli.stats import Accumulator, describe
 
 DEFAULT_CHUNK = 64 * 1024 * 1024
@@ -97,6 +99,73 @@ class ArrayStats:
     axes: tuple[int, ...] | None  # None: over all axes
     stats: dict[str, np.ndarray]
     extra: dict = field(default_factory=dict)
+    #: With --hist/--plot: "all" values and/or "nonzero" values (Inspect.views()).
+    histograms: dict[str, Histogram] | None = None
+    #: With --plot, for image data: the first few samples.
+    samples: np.ndarray | None = None
+
+
+@dataclass
+class Inspect:
+    """What to look at besides the statistics: histograms, samples, rank order."""
+
+    bins: int = DEFAULT_BINS
+    hist: bool = False  # a histogram per array (terminal, JSON)
+    exclude_zeros: bool = False  # ... of the nonzero values only
+    plot: bool = False  # histograms with and without zeros, and samples of images
+    samples: int = 8  # samples kept for the plot
+    check_ranks: bool = False  # normalize: did the order within each sample change?
+
+    def views(self) -> set[str]:
+        """The histograms needed: "all" values, "nonzero" values."""
+        views = set()
+        if self.hist:
+            views.add("nonzero" if self.exclude_zeros else "all")
+        if self.plot:
+            views |= {"all", "nonzero"}
+        return views
+
+    @property
+    def shown(self) -> str:
+        """The view the terminal and JSON show."""
+        return "nonzero" if self.exclude_zeros else "all"
+
+
+def is_image(shape: Sequence[int]) -> bool:
+    """(N, H, W) or (N, H, W, C) with C in 1, 3, 4: samples can be shown as pictures."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return shape[1] >= 4 and shape[2] >= 4
+    if len(shape) == 4:
+        return shape[1] >= 4 and shape[2] >= 4 and shape[3] in (1, 3, 4)
+    return False
+
+
+def stream_chunks(
+    reader: Reader, info: ArrayInfo, chunk_bytes: int, progress: Progress, label: str
+) -> Iterator[np.ndarray]:
+    """The chunks of one array (at least 1-d), with progress."""
+    rows = rows_per_chunk(info, chunk_bytes)
+    with progress.task(label, info.nbytes) as task:
+        for chunk in reader.iter_chunks(info.name, rows):
+            yield _as_stream_shape(chunk)
+            task.advance(chunk.nbytes)
+
+
+def _accumulate(
+    reader: Reader,
+    info: ArrayInfo,
+    axes: tuple[int, ...],
+    *,
+    chunk_bytes: int,
+    exclude_zeros: bool,
+    progress: Progress,
+    label: str,
+) -> Accumulator:
+    acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
+    for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
+        acc.update(chunk)
+    return acc
 
 
 def stats_of(
@@ -110,14 +179,78 @@ def stats_of(
     label: str | None = None,
 ):
     """The Moments of one array over ``axes``, streamed."""
-    progress = progress or Progress()
-    acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
-    rows = rows_per_chunk(info, chunk_bytes)
-    with progress.task(label or f"describe {info.name}", info.nbytes) as task:
-        for chunk in reader.iter_chunks(info.name, rows):
-            acc.update(chunk)
-            task.advance(chunk.nbytes)
+    acc = _accumulate(
+        reader,
+        info,
+        axes,
+        chunk_bytes=chunk_bytes,
+        exclude_zeros=exclude_zeros,
+        progress=progress or Progress(),
+        label=label or f"describe {info.name}",
+    )
     return acc.result()
+
+
+def first_samples(reader: Reader, info: ArrayInfo, count: int) -> np.ndarray:
+    """A copy of the first ``count`` rows of an array (one small read)."""
+    for chunk in reader.iter_chunks(info.name, max(1, min(count, info.rows))):
+        return np.array(chunk, copy=True)
+    return np.empty((0, *info.shape[1:]), dtype=info.dtype)
+
+
+def _finite_bounds(stats: dict) -> tuple[float, float] | None:
+    """(min, max) over every slice, when both are finite (else a range pass is needed)."""
+    lo = np.asarray(stats["min"], dtype=np.float64)
+    hi = np.asarray(stats["max"], dtype=np.float64)
+    if np.isnan(lo).all():
+        return None
+    lo, hi = float(np.nanmin(lo)), float(np.nanmax(hi))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    return lo, hi
+
+
+def _describe_histograms(
+    reader: Reader,
+    info: ArrayInfo,
+    acc: Accumulator,
+    stats: dict,
+    inspect: Inspect,
+    chunk_bytes: int,
+    progress: Progress,
+) -> dict[str, Histogram]:
+    """The histograms of one array described: no pass for 8/16-bit integers over all
+    axes (their exact counts are already made), else at most a range pass (only when
+    the statistics do not give the range) and one counting pass."""
+    views = sorted(inspect.views())
+    if acc.hist is not None:
+        return {
+            v: BinCounter.from_int_histogram(
+                acc.hist, inspect.bins, exclude_zeros=v == "nonzero"
+            ).result()
+            for v in views
+        }
+    bounds: dict[str, tuple[float, float] | None] = {}
+    if needs_bounds(info.dtype):
+        described = "nonzero" if acc.exclude_zeros else "all"
+        known = _finite_bounds(stats)
+        if known is not None and int(np.sum(stats.get("inf", 0))) == 0:
+            bounds[described] = known
+        missing = [v for v in views if v not in bounds]
+        if missing:
+            ranges = {v: ValueRange() for v in missing}
+            for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"range {info.name}"):
+                for v, r in ranges.items():
+                    r.update(chunk, (chunk != 0) if v == "nonzero" else None)
+            bounds.update({v: r.bounds() for v, r in ranges.items()})
+    counters = {
+        v: BinCounter(bounds.get(v), inspect.bins, info.dtype, exclude_zeros=v == "nonzero")
+        for v in views
+    }
+    for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"histogram {info.name}"):
+        for counter in counters.values():
+            counter.update(chunk)
+    return {v: c.result() for v, c in counters.items()}
 
 
 def apply_nan_policy(reader: Reader, info: ArrayInfo, stats: dict, nan_policy: str) -> None:
@@ -138,23 +271,29 @@ def describe_arrays(
     exclude_zeros: bool = False,
     nan_policy: str = "omit",
     progress: Progress | None = None,
+    inspect: Inspect | None = None,
 ) -> list[ArrayStats]:
-    """``describe``: scipy.stats.describe's figures for each array, streamed."""
+    """``describe``: scipy.stats.describe's figures for each array, streamed.
+
+    With ``inspect``, also the histograms (``--hist``, ``--plot``) and, for image data
+    and ``--plot``, the first few samples.
+    """
     progress = progress or Progress()
     results = []
     with single_blas_thread():
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            m = stats_of(
+            acc = _accumulate(
                 reader,
                 info,
                 axes,
                 chunk_bytes=chunk_bytes,
                 exclude_zeros=exclude_zeros,
                 progress=progress,
+                label=f"describe {info.name}",
             )
-            stats = describe(m, nan_policy=nan_policy)
+            stats = describe(acc.result(), nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
@@ -162,15 +301,20 @@ def describe_arrays(
                     f"{reader.path}:{info.name} holds {n_nan} NaN value"
                     f"{'s' if n_nan != 1 else ''}; they are left out of the statistics"
                 )
-            results.append(
-                ArrayStats(
-                    info.name,
-                    tuple(info.shape),
-                    info.dtype,
-                    None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
-                    stats,
-                )
+            item = ArrayStats(
+                info.name,
+                tuple(info.shape),
+                info.dtype,
+                None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
+                stats,
             )
+            if inspect is not None and inspect.views():
+                item.histograms = _describe_histograms(
+                    reader, info, acc, stats, inspect, chunk_bytes, progress
+                )
+            if inspect is not None and inspect.plot and is_image(info.shape):
+                item.samples = first_samples(reader, info, inspect.samples)
+            results.append(item)
     return results
 
 
@@ -190,6 +334,12 @@ class ArrayReport:
     params: dict
     before: dict[str, np.ndarray]
     after: dict[str, np.ndarray]
+    #: With --hist/--plot: {"before": {view: Histogram}, "after": {view: Histogram}}.
+    histograms: dict[str, dict[str, Histogram]] | None = None
+    #: With --plot, for image data: the first samples before and after.
+    samples: tuple[np.ndarray, np.ndarray] | None = None
+    #: With --check-ranks.
+    ranks: RankResult | None = None
 
 
 @dataclass
@@ -216,6 +366,14 @@ class NormalizeOptions:
     force: bool = False
     strict: bool = False
     save_params: str | None = None
+    inspect: Inspect | None = None
+
+
+def warn(options: NormalizeOptions, progress: Progress, message: str) -> None:
+    """A warning on stderr, or with --strict an error (exit 2) before anything is written."""
+    if options.strict:
+        raise ParameterError(f"{message} (an error because of --strict)")
+    progress.warn(message)
 
 
 def check_output_path(input_path, output_path, force: bool) -> None:
@@ -324,9 +482,12 @@ def _output_dtype(options: NormalizeOptions, info: ArrayInfo, params: dict | Non
 
 
 def _apply_array(
-    reader, info, norm, sink, options, progress, *, invert: bool, before_done, out_dtype
+    reader, info, norm, sink, options, progress, *, invert: bool, before_done, out_dtype, watch=None
 ) -> tuple[dict, dict]:
-    """Pass 2: transform (or invert), write, and measure what was written."""
+    """Pass 2: transform (or invert), write, and measure what was written.
+
+    ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
+    """
     scan = _Pass(reader, info, options, progress)
     after = Accumulator(_stream_shape(info), out_dtype, tuple(range(len(_stream_shape(info)))))
     out_buf = None
@@ -343,6 +504,8 @@ def _apply_array(
         else:
             norm.transform(chunk, out=out)
         after.update(out)
+        if watch is not None:
+            watch(chunk, out)
         sink.write(out.reshape(()) if not info.shape else out)
     before = before_done if before_done is not None else describe(scan.before.result())
     return before, describe(after.result())
@@ -365,14 +528,127 @@ def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, pr
     what = sample_split(tuple(info.shape), norm.axes_)
     if what is None:
         return
+    per_image = ",".join(str(a) for a in range(1, len(info.shape)))
+    alternative = f"for one normalization per image use --axis {per_image} or -m per-image"
+    if 0 in norm.axes_:
+        alternative = f"for one over the whole dataset use --axis all; {alternative}"
     message = (
         f"--axis {format_axis(norm.axes_)} on {where} of shape {tuple(info.shape)} normalizes "
-        f"{what} separately, which is almost never meant; for one normalization per image use "
-        f"--axis {','.join(str(a) for a in range(1, len(info.shape)))} or -m per-image"
+        f"{what} separately, which is almost never meant; {alternative}"
     )
-    if options.strict:
-        raise ParameterError(message + " (an error because of --strict)")
-    progress.warn(message)
+    warn(options, progress, message)
+
+
+class _Watch:
+    """What pass 2 notes beside the statistics: the value ranges the histograms'
+    bins need (before and after, all values and where the input is nonzero), and
+    whether the order of values within each sample changed."""
+
+    def __init__(self, inspect: Inspect):
+        views = inspect.views()
+        self.ranges = {
+            (side, v): ValueRange() for side in ("before", "after") for v in sorted(views)
+        }
+        self.ranks = RankCheck() if inspect.check_ranks else None
+
+    def __call__(self, chunk: np.ndarray, out: np.ndarray) -> None:
+        nonzero = None
+        for (side, view), r in self.ranges.items():
+            if view == "nonzero" and nonzero is None:
+                nonzero = chunk != 0
+            r.update(chunk if side == "before" else out, nonzero if view == "nonzero" else None)
+        if self.ranks is not None:
+            self.ranks.update(chunk, out)
+
+
+def _rank_warning(where: str, ranks: RankResult) -> str:
+    first = ""
+    if ranks.first_changed is not None:
+        first = f"; the first is sample {ranks.first_changed}"
+    return (
+        f"the order of the values within {ranks.changed:,} of {ranks.samples:,} samples of "
+        f"{where} changed ({ranks.fraction:.1%}){first}: the normalization treats parts of "
+        "each sample differently (a per-image or global normalization keeps the order)"
+    )
+
+
+def _aligned(chunks_a, chunks_b) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The same rows of two arrays side by side, whatever chunks each reader yields
+    (an HDF5 reader aligns its reads to the dataset's own chunks)."""
+    a = b = None
+    ia = ib = 0
+    while True:
+        if a is None or ia == a.shape[0]:
+            a = next(chunks_a, None)
+            if a is None:
+                return
+            a, ia = _as_stream_shape(a), 0
+        if b is None or ib == b.shape[0]:
+            b = next(chunks_b, None)
+            if b is None:
+                raise InputError("the written OUTPUT has fewer rows than INPUT")
+            b, ib = _as_stream_shape(b), 0
+        n = min(a.shape[0] - ia, b.shape[0] - ib)
+        yield a[ia : ia + n], b[ib : ib + n]
+        ia += n
+        ib += n
+
+
+def _normalize_histograms(
+    reader: Reader,
+    output_path,
+    report: ArrayReport,
+    info: ArrayInfo,
+    watch: _Watch,
+    inspect: Inspect,
+    options: NormalizeOptions,
+    progress: Progress,
+) -> None:
+    """One pass over INPUT and the written OUTPUT side by side: the histograms before
+    and after ("nonzero": where the input value is nonzero, so the same pixels are
+    left out of both), and the first samples of image data."""
+    from normcli.io import open_reader
+
+    views = sorted(inspect.views())
+    dtypes = {"before": info.dtype, "after": report.dtype_out}
+    counters = {
+        side: {
+            v: BinCounter(
+                watch.ranges[(side, v)].bounds(),
+                inspect.bins,
+                dtypes[side],
+                exclude_zeros=False,
+            )
+            for v in views
+        }
+        for side in ("before", "after")
+    }
+    want_samples = inspect.plot and is_image(info.shape)
+    kept_before: list[np.ndarray] = []
+    kept_after: list[np.ndarray] = []
+    rows = rows_per_chunk(info, options.chunk_bytes)
+    with open_reader(output_path) as written:
+        out_name = info.name if written.format != "npy" else written.names()[0]
+        pairs = _aligned(reader.iter_chunks(info.name, rows), written.iter_chunks(out_name, rows))
+        with progress.task(f"histogram {info.name}", info.nbytes) as task:
+            for chunk, out in pairs:
+                nonzero = (chunk != 0) if "nonzero" in views else None
+                for side, data in (("before", chunk), ("after", out)):
+                    for v, counter in counters[side].items():
+                        counter.update(data, nonzero if v == "nonzero" else None)
+                if want_samples and sum(len(k) for k in kept_before) < inspect.samples:
+                    need = inspect.samples - sum(len(k) for k in kept_before)
+                    kept_before.append(np.array(chunk[:need], copy=True))
+                    kept_after.append(np.array(out[:need], copy=True))
+                task.advance(chunk.nbytes)
+    report.histograms = {
+        side: {v: c.result() for v, c in counters[side].items()} for side in counters
+    }
+    for hists in report.histograms.values():
+        if "nonzero" in hists:
+            hists["nonzero"].zeros_excluded = True
+    if want_samples:
+        report.samples = (np.concatenate(kept_before), np.concatenate(kept_after))
 
 
 def normalize_file(
@@ -413,6 +689,17 @@ def normalize_file(
                 f"{output_path} is a .npy file, which holds one array; write .npz or .h5 to "
                 f"keep {', '.join(a.name for a in selected)}"
             )
+        if one_file:
+            for info in reader.arrays():
+                if info not in selected:
+                    # said before anything is written, so that --strict can refuse it
+                    warn(
+                        options,
+                        progress,
+                        f"{info.name} is not written: a .npy OUTPUT holds one array",
+                    )
+        inspect = None if invert else options.inspect
+        watches: dict[str, _Watch] = {}
         shared = None
         before_of: dict[str, dict] = {}
         reports: list[ArrayReport] = []
@@ -434,9 +721,11 @@ def normalize_file(
                         reader, fit_info, shared, options, progress
                     )
                 else:
-                    progress.warn(
+                    warn(
+                        options,
+                        progress,
                         f"-m {shared.method} over axes {shared.axes_} normalizes each sample "
-                        f"with its own statistics; --fit-key {options.fit_key} changes nothing"
+                        f"with its own statistics; --fit-key {options.fit_key} changes nothing",
                     )
             elif len(selected) > 1:
                 probe = make_normalizer().bind(
@@ -444,10 +733,12 @@ def normalize_file(
                 )
                 if probe.needs_fit:
                     names = ", ".join(a.name for a in selected)
-                    progress.warn(
+                    warn(
+                        options,
+                        progress,
                         f"{names} are each normalized with their own statistics; to apply "
                         f"the training statistics to the others use --fit-key "
-                        f"{selected[0].name}"
+                        f"{selected[0].name}",
                     )
             params_out = None
             for info in reader.arrays():
@@ -469,6 +760,9 @@ def normalize_file(
                 if shared is None and norm.needs_fit:
                     before = fit_array(reader, info, norm, options, progress)
                 out_dtype = _output_dtype(options, info, params_doc)
+                watch = None
+                if inspect is not None and (inspect.views() or inspect.check_ranks):
+                    watch = watches[info.name] = _Watch(inspect)
                 with writer.add(info.name, info.shape, out_dtype) as sink:
                     before, after = _apply_array(
                         reader,
@@ -480,7 +774,11 @@ def normalize_file(
                         invert=invert,
                         before_done=before,
                         out_dtype=out_dtype,
+                        watch=watch,
                     )
+                ranks = watch.ranks.result() if watch is not None and watch.ranks else None
+                if ranks is not None and ranks.changed:
+                    warn(options, progress, _rank_warning(where, ranks))
                 fitted_on = info
                 if options.fit_key is not None:
                     fitted_on = reader.info(options.fit_key)
@@ -507,6 +805,7 @@ def normalize_file(
                         params=doc,
                         before=before,
                         after=after,
+                        ranks=ranks,
                     )
                 )
             params_text = None
@@ -518,10 +817,20 @@ def normalize_file(
                     )
                 params_text = params_json(params_out, options.save_params)
             writer.commit()
-    if params_text is not None:
-        write_text_atomically(options.save_params, params_text, force=options.force)
-    for name in dropped:
-        progress.warn(f"{name} is not written: a .npy OUTPUT holds one array")
+        if params_text is not None:
+            write_text_atomically(options.save_params, params_text, force=options.force)
+        if inspect is not None and inspect.views():
+            for report in reports:
+                _normalize_histograms(
+                    reader,
+                    output_path,
+                    report,
+                    reader.info(report.name),
+                    watches[report.name],
+                    inspect,
+                    options,
+                    progress,
+                )
     return NormalizeReport(
         input=str(input_path),
         output=str(output_path),
@@ -624,3 +933,101 @@ def write_text_atomically(path, text: str, *, force: bool) -> None:
         remove_quietly(tmp)
         raise OutputError(f"cannot write {target}: {exc.strerror}") from None
     replace_into_place(tmp, target)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckedArray:
+    name: str
+    shape: tuple[int, ...]
+    where: str
+    outcomes: list
+
+
+@dataclass
+class CheckReport:
+    input: str
+    arrays: list[CheckedArray]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for a in self.arrays for o in a.outcomes)
+
+    def first_failure(self) -> str | None:
+        for a in self.arrays:
+            for o in a.outcomes:
+                if not o.passed:
+                    return f"{a.where}: {o.message}"
+        return None
+
+
+def check_file(
+    input_path,
+    keys: Sequence[str],
+    assertions,
+    axis: AxisSpec | None = None,
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """``check``: judge the assertions on every selected array, one streamed pass each.
+
+    ``axis`` gives the reduce axes (default: all for --range/--mean/--std, -1 for
+    --unit-norm, as lp's default); every kept slice must satisfy each assertion.
+    """
+    from normcli.checks import (
+        DEFAULT_TOL,
+        NormAccumulator,
+        judge_mean_std,
+        judge_range,
+        judge_unit_norm,
+    )
+    from normcli.io import open_reader
+
+    progress = progress or Progress()
+    checked = []
+    with open_reader(input_path) as reader, single_blas_thread():
+        for info in select_arrays(reader, keys, default_all=False):
+            check_not_empty(reader, info)
+            where = f"{reader.path}:{info.name}"
+            shape = _stream_shape(info)
+            ndim = len(shape)
+            acc = norms = None
+            axes = None
+            if assertions.needs_moments:
+                axes = resolve_axes(axis if axis is not None else ALL, ndim, where)
+                acc = Accumulator(shape, info.dtype, axes)
+            if assertions.unit_norm:
+                norms = NormAccumulator(
+                    shape, axis if axis is not None else (-1,), assertions.order, where
+                )
+            for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"check {info.name}"):
+                if acc is not None:
+                    acc.update(chunk)
+                if norms is not None:
+                    norms.update(chunk)
+            outcomes = []
+            if acc is not None:
+                m = acc.result()
+                kept = tuple(i for i in range(ndim) if i not in axes)
+                if assertions.value_range is not None:
+                    lo, hi = assertions.value_range
+                    tol = assertions.tol if assertions.tol is not None else 0.0
+                    outcomes.append(judge_range(m, kept, lo, hi, tol))
+                if assertions.mean is not None or assertions.std is not None:
+                    tol = assertions.tol if assertions.tol is not None else DEFAULT_TOL
+                    outcomes.extend(
+                        judge_mean_std(
+                            m, kept, assertions.mean, assertions.std, assertions.ddof, tol
+                        )
+                    )
+            if norms is not None:
+                tol = assertions.tol if assertions.tol is not None else DEFAULT_TOL
+                kept = tuple(i for i in range(ndim) if i not in norms.axes)
+                outcomes.append(
+                    judge_unit_norm(norms.result(), kept, norms.axes, assertions.order, tol)
+                )
+            checked.append(CheckedArray(info.name, tuple(info.shape), where, outcomes))
+    return CheckReport(str(input_path), checked)

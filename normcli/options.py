@@ -98,5 +98,62 @@ exclude_zeros_option = click.option(
     help="Describe only the nonzero values (MNIST is mostly zeros); zeros are still counted.",
 )
 
+csv_option = click.option(
+    "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."
+)
+hist_option = click.option(
+    "--hist", is_flag=True, help="Draw a histogram of each array in the terminal (exact counts)."
+)
+bins_option = click.option(
+    "--bins",
+    type=click.IntRange(min=1, max=10_000),
+    metavar="N",
+    help="Bins of --hist and --plot, equal widths from min to max (default 40).",
+)
+plot_option = click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    type=click.Path(path_type=str),
+    help="Write a figure: histograms with and without zeros, and samples of image data "
+    "(.png, .pdf or .svg; needs matplotlib: pip install 'normcli[plot]').",
+)
+
 output_options = compose(json_option, quiet_option)
 read_options = compose(key_option, chunk_size_option)
+inspect_options = compose(hist_option, bins_option, plot_option)
+
+
+def check_output_modes(as_json: bool, as_csv: bool, hist: bool = False) -> None:
+    """--json and --csv exclude each other; --hist draws, so it does not go with --csv."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv both choose the output; use one")
+    if as_csv and hist:
+        raise click.UsageError(
+            "--hist draws in the terminal and --csv prints the statistics only; "
+            "use --json --hist for the counts"
+        )
+
+
+def make_inspect(hist, bins, plot_path, *, exclude_zeros=False, check_ranks=False, force=False):
+    """The engine's Inspect for --hist/--bins/--plot (None when none is asked), with
+    matplotlib and the plot's path checked before any work is done."""
+    from normcli.engine import Inspect
+    from normcli.histogram import DEFAULT_BINS
+
+    if bins is not None and not (hist or plot_path):
+        raise click.UsageError("--bins sets the bins of --hist and --plot; add one of them")
+    if not (hist or plot_path or check_ranks):
+        return None
+    if plot_path:
+        from normcli.plots import check_plot_path, require_matplotlib
+
+        require_matplotlib()
+        check_plot_path(plot_path, force=force)
+    return Inspect(
+        bins=bins or DEFAULT_BINS,
+        hist=hist,
+        exclude_zeros=exclude_zeros,
+        plot=bool(plot_path),
+        check_ranks=check_ranks,
+    )
