@@ -637,5 +637,5 @@ def check_command(
     render_check(renderer, report)
     if not report.passed:
         failures = sum(not o.passed for a in report.arrays for o in a.outcomes)
-        more = f" (and {failures - 1} more)" if failures > 1 else ""
+        more = f" (and {failures - 1} more failing)" if failures > 1 else ""
         raise CheckFailed(report.first_failure() + more)

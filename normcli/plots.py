@@ -158,12 +158,11 @@ def _save(fig, path, fmt: str, force: bool) -> None:
     replace_into_place(tmp, target)
 
 
-def _samples_note(count: int) -> str:
-    return (
-        f"first {count} samples, grey from the array's min (black) to its max (white)"
-        if count
-        else ""
-    )
+def _samples_note(samples: np.ndarray) -> str:
+    count = len(samples)
+    if samples.ndim == 4 and samples.shape[-1] in (3, 4):
+        return f"first {count} samples, colours scaled from the array's min (0) to its max (full)"
+    return f"first {count} samples, grey from the array's min (black) to its max (white)"
 
 
 def describe_figure(path, input_path: str, items, *, force: bool = False) -> None:
@@ -193,7 +192,7 @@ def describe_figure(path, input_path: str, items, *, force: bool = False) -> Non
             "C0",
         )
         if item.samples is not None:
-            parts[1].suptitle(_samples_note(len(item.samples)), fontsize=8, parse_math=False)
+            parts[1].suptitle(_samples_note(item.samples), fontsize=8, parse_math=False)
             _sample_row(parts[1], item.samples, item.histograms["all"], "", len(item.samples))
     _save(fig, path, fmt, force)
 
@@ -232,7 +231,7 @@ def normalize_figure(path, report, *, force: bool = False) -> None:
             )
         if has:
             before, after = a.samples
-            parts[1].suptitle(_samples_note(len(before)), fontsize=8, parse_math=False)
+            parts[1].suptitle(_samples_note(before), fontsize=8, parse_math=False)
             rows = parts[1].subfigures(2, 1, squeeze=False)[:, 0]
             _sample_row(rows[0], before, a.histograms["before"]["all"], "before", len(before))
             _sample_row(rows[1], after, a.histograms["after"]["all"], "after", len(before))

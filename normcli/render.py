@@ -292,6 +292,7 @@ def render_describe(
             )
         if hist and item.histograms:
             h = item.histograms[shown]
+            renderer.print("")
             renderer.print(
                 histogram_table([("nonzero" if exclude_zeros else "value", h)], renderer)
             )

@@ -56,7 +56,7 @@ def test_mean_std(invoke, prepared):
     r = invoke("check", prepared, "-k", "minmax", "--mean", 0, "--std", 1)
     assert r.exit_code == 1
     mean = float(np.mean(np.load(prepared)["minmax"].astype(np.float64)))
-    assert_one_error_line(r, f"mean {mean:.7g} is not 0 within 0.0001", "(and 1 more)")
+    assert_one_error_line(r, f"mean {mean:.7g} is not 0 within 0.0001", "(and 1 more failing)")
 
 
 def test_mean_and_std_thresholds_follow_numpy(invoke, tmp_path):
