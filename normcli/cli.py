@@ -577,7 +577,10 @@ def invert_command(
     help="--unit-norm: the norm's order, 1, 2 (default), inf or any p > 0.",
 )
 @click.option(
-    "--ddof", type=click.IntRange(min=0), help="--std: delta degrees of freedom (default 0)."
+    "--ddof",
+    type=click.IntRange(min=0),
+    metavar="D",
+    help="--std: delta degrees of freedom (default 0).",
 )
 @click.option(
     "--tol",
@@ -603,8 +606,11 @@ def check_command(
 ):
     """Assert something about INPUT: exit 0 when it holds, 1 with the reason otherwise.
 
-    For a Makefile guard before training:
-    normcli check data.npz -k x_train --mean 0 --std 1
+    \b
+    A guard before a training step in a Makefile:
+      normcli check data.npz -k x_train --mean 0 --std 1
+      normcli check data.npz -k x_train --range 0 1
+      normcli check data.npz -k x_train --unit-norm --axis 1,2
     """
     from normcli.checks import Assertions
     from normcli.engine import check_file

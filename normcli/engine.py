@@ -152,23 +152,7 @@ def stream_chunks(
             task.advance(chunk.nbytes)
 
 
-def _accumulate(
-    reader: Reader,
-    info: ArrayInfo,
-    axes: tuple[int, ...],
-    *,
-    chunk_bytes: int,
-    exclude_zeros: bool,
-    progress: Progress,
-    label: str,
-) -> Accumulator:
-    acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
-    for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
-        acc.update(chunk)
-    return acc
-
-
-def stats_of(
+def accumulate(
     reader: Reader,
     info: ArrayInfo,
     axes: tuple[int, ...],
@@ -177,18 +161,19 @@ def stats_of(
     exclude_zeros: bool = False,
     progress: Progress | None = None,
     label: str | None = None,
-):
-    """The Moments of one array over ``axes``, streamed."""
-    acc = _accumulate(
-        reader,
-        info,
-        axes,
-        chunk_bytes=chunk_bytes,
-        exclude_zeros=exclude_zeros,
-        progress=progress or Progress(),
-        label=label or f"describe {info.name}",
-    )
-    return acc.result()
+) -> Accumulator:
+    """One streamed pass of an :class:`Accumulator` over an array (its exact value
+    counts, for 8/16-bit integers over all axes, serve the histograms too)."""
+    acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
+    label = label or f"describe {info.name}"
+    for chunk in stream_chunks(reader, info, chunk_bytes, progress or Progress(), label):
+        acc.update(chunk)
+    return acc
+
+
+def stats_of(reader: Reader, info: ArrayInfo, axes: tuple[int, ...], **kwargs):
+    """The Moments of one array over ``axes``, streamed (see :func:`accumulate`)."""
+    return accumulate(reader, info, axes, **kwargs).result()
 
 
 def first_samples(reader: Reader, info: ArrayInfo, count: int) -> np.ndarray:
@@ -284,15 +269,10 @@ def describe_arrays(
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            acc = _accumulate(
-                reader,
-                info,
-                axes,
-                chunk_bytes=chunk_bytes,
-                exclude_zeros=exclude_zeros,
+            acc = accumulate(
+                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
                 progress=progress,
-                label=f"describe {info.name}",
-            )
+            )  # fmt: skip
             stats = describe(acc.result(), nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))

@@ -7,6 +7,9 @@ import json
 import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_error_line, chunkings, mnist_sample, run_subprocess
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.preprocessing import MinMaxScaler, StandardScaler, normalize
 
 NPZ = SAMPLE / "mnist_sample.npz"
@@ -179,3 +182,29 @@ def test_makefile_guard_as_a_real_process(tmp_path, prepared):
     assert "Traceback" not in bad.stderr
     missing = run_subprocess("check", tmp_path / "nope.npz", "--range", "0", "1")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@settings(max_examples=40)
+@given(
+    x=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6),
+        elements=st.floats(-100, 100, allow_nan=False),
+    ),
+    lo=st.floats(-120, 120),
+    width=st.floats(0, 200),
+    rows=st.integers(1, 7),
+)
+def test_range_verdict_equals_numpy_for_any_data_and_chunking(tmp_path_factory, x, lo, width, rows):
+    from normcli.checks import Assertions
+    from normcli.engine import check_file
+
+    path = tmp_path_factory.mktemp("range") / "x.npy"
+    np.save(path, x)
+    hi = lo + width
+    report = check_file(
+        path, (), Assertions(value_range=(lo, hi)), chunk_bytes=rows * max(1, x[0].nbytes)
+    )
+    assert report.passed == bool(x.min() >= lo and x.max() <= hi)
+    per_row = check_file(path, (), Assertions(value_range=(lo, hi)), axis=tuple(range(1, x.ndim)))
+    assert per_row.passed == report.passed  # every slice passes iff all values do
