@@ -637,3 +637,19 @@ def test_tiff_without_tifffile_names_the_extra(invoke, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert_one_error_line(result, "normcli[tiff]")
     assert leftovers(tmp_path) == []
+
+
+def test_sample_digits_are_the_mnist_test_images_they_claim_to_be():
+    import gzip
+
+    from conftest import ROOT, SAMPLE
+
+    raw = gzip.decompress((ROOT / "tests/data/t10k-images.idx3-ubyte.gz").read_bytes())
+    mnist = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    raw = gzip.decompress((ROOT / "tests/data/t10k-labels.idx1-ubyte.gz").read_bytes())
+    mnist_labels = np.frombuffer(raw, dtype=np.uint8, offset=8)
+    x, texts, labels = read_all(SAMPLE / "mnist_digits")
+    index = [int(Path(f).stem.split("-")[1]) for f in texts["filenames"]]
+    np.testing.assert_array_equal(x, mnist[index])
+    np.testing.assert_array_equal(labels, mnist_labels[index])
+    assert texts["class_names"] == [str(c) for c in range(10)]
