@@ -23,6 +23,8 @@ from conftest import (
     run_subprocess,
     scipy_describe,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from normcli.errors import InputError
@@ -653,3 +655,61 @@ def test_sample_digits_are_the_mnist_test_images_they_claim_to_be():
     np.testing.assert_array_equal(x, mnist[index])
     np.testing.assert_array_equal(labels, mnist_labels[index])
     assert texts["class_names"] == [str(c) for c in range(10)]
+
+
+def test_normalizing_a_class_folder_is_the_same_for_every_chunking(invoke, tmp_path):
+    d = tmp_path / "d"
+    for c in range(3):
+        for i in range(4):
+            save(d / f"c{c}" / f"{i}.png", RNG.integers(0, 256, (5, 4, 3), dtype=np.uint8))
+    x, _, labels = read_all(d)
+    results = []
+    for rows in chunkings(len(x)):
+        out = tmp_path / f"o{rows}.npz"
+        result = invoke(
+            "normalize",
+            d,
+            out,
+            "-k",
+            "images",
+            "-m",
+            "zscore",
+            "--axis",
+            "0,1,2",
+            "--chunk-size",
+            rows * x[0].nbytes,
+            "-q",
+        )
+        assert result.exit_code == 0, result.stderr
+        with np.load(out) as z:
+            results.append(z["images"])
+            np.testing.assert_array_equal(z["labels"], labels)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    xf = x.astype(np.float64)
+    oracle = (xf - xf.mean(axis=(0, 1, 2))) / xf.std(axis=(0, 1, 2))
+    np.testing.assert_allclose(results[0], oracle.astype(np.float32), rtol=1e-6, atol=1e-6)
+
+
+@given(
+    n=st.integers(1, 7),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    channels=st.sampled_from([0, 3, 4]),
+    dtype=st.sampled_from([np.uint8, np.uint16]),
+    rows=st.integers(1, 8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_8_or_16_bit_array_survives_a_folder(
+    tmp_path_factory, n, h, w, channels, dtype, rows, seed
+):
+    shape = (n, h, w, channels) if channels else (n, h, w)
+    top = np.iinfo(dtype).max
+    x = np.random.default_rng(seed).integers(0, top, size=shape, endpoint=True).astype(dtype)
+    fmt = "tiff" if channels and dtype == np.uint16 else "png"
+    target = tmp_path_factory.mktemp("rt") / "out"
+    write_folder(target, x, rows=rows, image_format=fmt)
+    got, texts, _ = read_all(target, rows)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, x)
+    assert texts["filenames"] == sorted(texts["filenames"])

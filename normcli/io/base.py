@@ -269,6 +269,17 @@ def os_error_message(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def create_error(target: Path, exc: OSError, what: str = "files") -> OutputError:
+    """An OSError while creating the temporary output beside ``target``, as one line."""
+    if isinstance(exc, FileNotFoundError):
+        return OutputError(f"cannot write {target}: its directory {target.parent} does not exist")
+    if isinstance(exc, PermissionError):
+        return OutputError(
+            f"cannot write {target}: no permission to create {what} in {target.parent}"
+        )
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}")
+
+
 def input_os_error(path: Path, exc: OSError) -> InputError:
     """An OSError while reading ``path`` as a one-line InputError."""
     if isinstance(exc, FileNotFoundError):

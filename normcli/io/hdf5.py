@@ -21,6 +21,7 @@ from normcli.io.base import (
     Reader,
     Writer,
     check_dtype,
+    create_error,
     input_os_error,
     os_error_message,
     remove_quietly,
@@ -182,14 +183,8 @@ class Hdf5Writer(Writer):
             raise OutputError(f"{self.path}: HDF5 output supports --compression gzip, lzf or none")
         try:
             self._file = h5py.File(self.tmp, "x", locking=False)
-        except FileNotFoundError:
-            raise OutputError(
-                f"cannot write {self.path}: its directory {self.path.parent} does not exist"
-            ) from None
-        except PermissionError:
-            raise OutputError(
-                f"cannot write {self.path}: no permission to create files in {self.path.parent}"
-            ) from None
+        except (FileNotFoundError, PermissionError) as exc:
+            raise create_error(self.path, exc) from None
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
 

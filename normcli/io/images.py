@@ -46,6 +46,7 @@ from normcli.io.base import (
     ArraySink,
     Reader,
     Writer,
+    create_error,
     input_os_error,
     os_error_message,
     remove_quietly,
@@ -64,6 +65,8 @@ EXTENSIONS = {
     ".webp": "WEBP",
 }
 MODES = ("L", "RGB")
+#: Values quantized at a time (float64 working copies of 8 MiB).
+QUANTIZE_BLOCK = 1 << 20
 TIFF_EXTRA = "pip install 'normcli[tiff]'"
 
 
@@ -359,6 +362,12 @@ class ImageFile:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr
 
+    def _open_failed(self, exc: Exception) -> InputError:
+        """A failure to open: the system's (missing, unreadable) or the decoder's."""
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return input_os_error(self.path, exc)
+        return self._undecodable(exc)
+
     def _undecodable(self, exc: Exception) -> InputError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return InputError(
@@ -382,12 +391,8 @@ class ImageFile:
                     raise _bomb_error(self.path, _pixels_in(str(exc)), limit) from None
         except InputError:
             raise
-        except OSError as exc:
-            if exc.errno is not None:
-                raise input_os_error(self.path, exc) from None
-            raise self._undecodable(exc) from None
         except Exception as exc:
-            raise self._undecodable(exc) from None
+            raise self._open_failed(exc) from None
         try:
             yield im
         finally:
@@ -439,12 +444,8 @@ class ImageFile:
             )
         try:
             tif = tifffile.TiffFile(self.path)
-        except OSError as exc:
-            if exc.errno is not None:
-                raise input_os_error(self.path, exc) from None
-            raise self._undecodable(exc) from None
         except Exception as exc:
-            raise self._undecodable(exc) from None
+            raise self._open_failed(exc) from None
         try:
             yield tif
         finally:
@@ -693,10 +694,15 @@ class _ImageSink(ArraySink):
             )
         if chunk.dtype.kind in "ui":
             out = np.clip(chunk, 0, top).astype(self.stored_dtype)
-        else:
-            scaled = (np.clip(chunk, lo, hi).astype(np.float64) - lo) * (top / (hi - lo))
-            out = np.rint(scaled).astype(self.stored_dtype)
-        return out.reshape(chunk.shape[0], *self.image_shape)
+            return out.reshape(chunk.shape[0], *self.image_shape)
+        out = np.empty((len(chunk), *self.image_shape), dtype=self.stored_dtype)
+        step = max(1, QUANTIZE_BLOCK // max(1, flat.shape[1]))  # bounds the float64 copies
+        for start in range(0, len(chunk), step):
+            part = np.clip(flat[start : start + step], lo, hi).astype(np.float64)
+            part -= lo
+            part *= top / (hi - lo)
+            out[start : start + step] = np.rint(part).reshape(-1, *self.image_shape)
+        return out
 
     def write(self, chunk: np.ndarray) -> None:
         stored = self.encode(chunk)
@@ -737,16 +743,8 @@ class ImageFolderWriter(Writer):
         self._sink: _ImageSink | None = None
         try:
             os.mkdir(self.tmp)
-        except FileNotFoundError:
-            raise OutputError(
-                f"cannot write {self.path}: its directory {self.path.parent} does not exist"
-            ) from None
-        except PermissionError:
-            raise OutputError(
-                f"cannot write {self.path}: no permission to create folders in {self.path.parent}"
-            ) from None
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {os_error_message(exc)}") from None
+            raise create_error(self.path, exc, "folders") from None
 
     def add_texts(self, name: str, values: list[str]) -> bool:
         """``filenames`` name the images; other texts are not written."""

@@ -27,6 +27,7 @@ from normcli.io.base import (
     Reader,
     Writer,
     check_dtype,
+    create_error,
     input_os_error,
     os_error_message,
     remove_quietly,
@@ -296,13 +297,5 @@ def open_exclusive(tmp: Path, target: Path) -> BinaryIO:
     """Create ``tmp`` for writing (it must not exist), naming ``target`` in errors."""
     try:
         return open(tmp, "xb")
-    except FileNotFoundError:
-        raise OutputError(
-            f"cannot write {target}: its directory {target.parent} does not exist"
-        ) from None
-    except PermissionError:
-        raise OutputError(
-            f"cannot write {target}: no permission to create files in {target.parent}"
-        ) from None
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {os_error_message(exc)}") from None
+        raise create_error(target, exc) from None
