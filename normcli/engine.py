@@ -259,7 +259,10 @@ def check_output_path(input_path, output_path, force: bool, fmt: str | None = No
                 "choose another OUTPUT"
             )
         if not force:
-            raise OutputError(f"{output_path} already exists; use --force to replace it")
+            raise OutputError(
+                f"{output_path} already exists; use --force to replace it with the image "
+                f"folder (to write a file into it, give a name such as {dst}/out.npz)"
+            )
         from normcli.io.images import check_replaceable
 
         check_replaceable(dst)

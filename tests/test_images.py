@@ -713,3 +713,12 @@ def test_any_8_or_16_bit_array_survives_a_folder(
     assert got.dtype == x.dtype
     np.testing.assert_array_equal(got, x)
     assert texts["filenames"] == sorted(texts["filenames"])
+
+
+def test_a_truncated_image_as_a_real_process(tmp_path):
+    d, needles = _bad_folder(tmp_path, "truncated")
+    result = run_subprocess("normalize", d, f"{tmp_path}/out/", "-m", "per-image")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needles[0] in lines[0]
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
