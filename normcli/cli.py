@@ -226,9 +226,15 @@ method_options = compose(
         nargs=2,
         type=float,
         metavar="LO HI",
-        help="minmax/per-image: target range (default 0 1).",
+        help="minmax/per-image: target range (default 0 1). Image-folder OUTPUT: the range "
+        "quantized to 8/16 bits, with any method.",
     ),
-    click.option("--clip", is_flag=True, help="minmax/per-image: clip held-out data into range."),
+    click.option(
+        "--clip",
+        is_flag=True,
+        help="minmax/per-image: clip held-out data into range. Image-folder OUTPUT: clip "
+        "values outside the range instead of refusing them.",
+    ),
     click.option("--ddof", type=click.IntRange(min=0), help="zscore: std's ddof (default 0)."),
     click.option("--eps", type=click.FloatRange(min=0), help="zscore: divide by sqrt(var + EPS)."),
     click.option(
