@@ -40,6 +40,9 @@ demo: $(VENV)/.installed
 		-m zscore --save-params $(DEMO)/zscore.json --force
 	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_per_image.npz -k x_test \
 		-m per-image --force
+	$(BIN)/normcli describe sample_data/mnist_digits -k images
+	$(BIN)/normcli normalize sample_data/mnist_digits $(DEMO)/digits_per_image/ -k images \
+		-m per-image --force
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -19,14 +19,14 @@ from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
     axis_option,
     check_output_modes,
-    chunk_size_option,
     compose,
     csv_option,
     exclude_zeros_option,
     force_option,
+    image_output_options,
+    image_read_options,
     input_argument,
     inspect_options,
-    key_option,
     make_inspect,
     nan_option,
     output_argument,
@@ -91,23 +91,38 @@ def _quiet_broken_pipe():
 def cli():
     """Normalize array datasets for training neural networks, and prove what it did.
 
-    Reads .npy, .npz and HDF5 files in chunks (datasets larger than memory are fine),
-    prints scipy.stats.describe's statistics, and writes normalized copies.
+    Reads .npy, .npz, HDF5 and MNIST's IDX files and folders of images in chunks
+    (datasets larger than memory are fine), prints scipy.stats.describe's statistics,
+    and writes normalized copies (also as folders of PNG or TIFF images).
     """
+
+
+def _read_options(image_mode, max_pixels):
+    from normcli.io import ReadOptions
+
+    return ReadOptions(mode=image_mode, max_pixels=max_pixels)
 
 
 @cli.command("ls")
 @input_argument
+@image_read_options
 @output_options
 @csv_option
-def ls_command(input_path, as_json, quiet, as_csv):
-    """List the arrays in INPUT: name, shape, dtype and bytes."""
-    from normcli.io import open_reader
+def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
+    """List the arrays in INPUT: name, shape, dtype and bytes.
+
+    Lists of text carried with the arrays (an image folder's class_names and
+    filenames) are listed too, with the unicode dtype .npz stores them as.
+    """
+    from normcli.engine import open_input
+    from normcli.io.base import text_info
 
     check_output_modes(as_json, as_csv)
     renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
-    with open_reader(input_path) as reader:
-        render_ls(renderer, input_path, reader.format, reader.arrays())
+    options = _read_options(image_mode, max_pixels)
+    with open_input(input_path, options, renderer.progress()) as reader:
+        texts = [text_info(name, values) for name, values in reader.texts().items()]
+        render_ls(renderer, input_path, reader.format, reader.arrays() + texts)
 
 
 @cli.command("describe")
@@ -124,6 +139,8 @@ def describe_command(
     input_path,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     axis,
     exclude_zeros,
     nan_policy,
@@ -141,13 +158,13 @@ def describe_command(
     plus std and the counts of NaN and zeros, accumulated exactly in float64 over
     streamed chunks. --hist draws each array's histogram, --plot writes a figure.
     """
-    from normcli.engine import describe_arrays, select_arrays
-    from normcli.io import open_reader
+    from normcli.engine import describe_arrays, open_input, select_arrays
 
     check_output_modes(as_json, as_csv, hist)
     inspect = make_inspect(hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force)
     renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
-    with open_reader(input_path) as reader:
+    options = _read_options(image_mode, max_pixels)
+    with open_input(input_path, options, renderer.progress()) as reader:
         infos = select_arrays(reader, keys, default_all=True)
         items = describe_arrays(
             reader,
@@ -233,9 +250,15 @@ method_options = compose(
         nargs=2,
         type=float,
         metavar="LO HI",
-        help="minmax/per-image: target range (default 0 1).",
+        help="minmax/per-image: target range (default 0 1). Image-folder OUTPUT: the range "
+        "quantized to 8/16 bits, with any method.",
     ),
-    click.option("--clip", is_flag=True, help="minmax/per-image: clip held-out data into range."),
+    click.option(
+        "--clip",
+        is_flag=True,
+        help="minmax/per-image: clip held-out data into range. Image-folder OUTPUT: clip "
+        "values outside the range instead of refusing them.",
+    ),
     click.option("--ddof", type=click.IntRange(min=0), help="zscore: std's ddof (default 0)."),
     click.option("--eps", type=click.FloatRange(min=0), help="zscore: divide by sqrt(var + EPS)."),
     click.option(
@@ -274,6 +297,44 @@ def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, fa
         return make_normalizer(method, axis, nan_policy=nan_policy, **opts)
 
     return make
+
+
+#: Methods whose --range/--clip are their own; for the others they only shape image output.
+RANGE_METHODS = ("minmax", "per-image")
+
+
+def _image_output(output_path, method, image_format, bit_depth, feature_range, clip):
+    """How an image-folder OUTPUT is written, and the --range/--clip left for the method.
+
+    minmax and per-image map into --range, so images are quantized over the same range;
+    for other methods --range and --clip only say how the written images are quantized.
+    """
+    from normcli.io import output_format
+    from normcli.io.images import ImageOutput
+
+    try:
+        folder = output_format(output_path) == "images"
+    except NormcliError:
+        folder = False
+    if not folder and image_format is None and bit_depth is None:
+        return None, feature_range, clip
+    image_output = ImageOutput(
+        image_format=image_format or "png",
+        bit_depth=bit_depth,
+        value_range=tuple(feature_range) if feature_range else (0.0, 1.0),
+        clip=bool(clip),
+    )
+    if method in RANGE_METHODS or not folder:
+        return image_output, feature_range, clip
+    return image_output, None, False
+
+
+def _range_from_params(image_output, params_doc: dict) -> None:
+    """Saved minmax/per-image parameters carry the range the images are quantized over."""
+    options = params_doc.get("options") or {}
+    if params_doc.get("method") in RANGE_METHODS and options.get("range"):
+        image_output.value_range = tuple(float(v) for v in options["range"])
+        image_output.clip = bool(options.get("clip"))
 
 
 def _no_method_options_with_params(
@@ -326,6 +387,7 @@ def _no_method_options_with_params(
     help="gzip for .npz and .h5 (lzf: .h5 only).",
 )
 @click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
+@image_output_options
 @inspect_options
 @click.option(
     "--exclude-zeros",
@@ -353,12 +415,16 @@ def normalize_command(
     nan_policy,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     fit_key,
     params_path,
     save_params,
     dtype,
     compression,
     strict,
+    image_format,
+    bit_depth,
     hist,
     bins,
     plot_path,
@@ -371,8 +437,9 @@ def normalize_command(
     """Normalize arrays of INPUT into OUTPUT and print statistics before and after.
 
     Arrays not selected with -k are copied through unchanged. OUTPUT's format comes
-    from its extension (.npy, .npz, .h5); it is written to a temporary file beside it
-    and moved into place only when complete.
+    from its extension (.npy, .npz, .h5), or is a folder of images when OUTPUT is a
+    directory or ends in /; it is written to a temporary file (or folder) beside it and
+    moved into place only when complete.
     """
     from normcli.engine import NormalizeOptions, load_params, normalize_file
 
@@ -382,6 +449,9 @@ def normalize_command(
         hist, bins, plot_path, exclude_zeros=exclude_zeros, check_ranks=check_ranks, force=force
     )
     renderer = Renderer(as_json=as_json, quiet=quiet)
+    image_output, feature_range, clip = _image_output(
+        output_path, method, image_format, bit_depth, feature_range, clip
+    )
     params_doc = None
     if params_path:
         if fit_key:
@@ -390,6 +460,8 @@ def normalize_command(
         _no_method_options_with_params(
             method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
         )
+        if image_output is not None and isinstance(params_doc, dict):
+            _range_from_params(image_output, params_doc)
         make = None
     else:
         if method is None:
@@ -405,6 +477,8 @@ def normalize_command(
         force=force,
         strict=strict,
         save_params=save_params,
+        read=_read_options(image_mode, max_pixels),
+        image_output=image_output,
         inspect=inspect,
     )
     report = normalize_file(
@@ -452,6 +526,8 @@ def fit_command(
     nan_policy,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     params_out,
     strict,
     force,
@@ -469,7 +545,12 @@ def fit_command(
     renderer = Renderer(as_json=as_json, quiet=quiet)
     make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
     options = NormalizeOptions(
-        keys=keys, chunk_bytes=chunk_bytes, nan_policy=nan_policy, force=force, strict=strict
+        keys=keys,
+        chunk_bytes=chunk_bytes,
+        nan_policy=nan_policy,
+        force=force,
+        strict=strict,
+        read=_read_options(image_mode, max_pixels),
     )
     if params_out:
         from pathlib import Path
@@ -502,6 +583,16 @@ def fit_command(
 )
 @click.option("--compression", type=click.Choice(["gzip", "lzf", "none"]))
 @nan_option("propagate")
+@image_output_options
+@click.option(
+    "--range",
+    "feature_range",
+    nargs=2,
+    type=float,
+    metavar="LO HI",
+    help="Image-folder OUTPUT: the range quantized to 8 or 16 bits (default 0 1).",
+)
+@click.option("--clip", is_flag=True, help="Image-folder OUTPUT: clip values into the range.")
 @force_option
 @output_options
 def invert_command(
@@ -510,9 +601,15 @@ def invert_command(
     params_path,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     dtype,
     compression,
     nan_policy,
+    image_format,
+    bit_depth,
+    feature_range,
+    clip,
     force,
     as_json,
     quiet,
@@ -521,6 +618,11 @@ def invert_command(
     from normcli.engine import NormalizeOptions, load_params, normalize_file
 
     renderer = Renderer(as_json=as_json, quiet=quiet)
+    image_output, feature_range, clip = _image_output(
+        output_path, None, image_format, bit_depth, feature_range, clip
+    )
+    if feature_range is not None or clip:
+        raise click.UsageError("--range and --clip apply to an image-folder OUTPUT only")
     params_doc = load_params(params_path)
     options = NormalizeOptions(
         keys=keys,
@@ -529,6 +631,8 @@ def invert_command(
         chunk_bytes=chunk_bytes,
         nan_policy=nan_policy,
         force=force,
+        read=_read_options(image_mode, max_pixels),
+        image_output=image_output,
     )
     report = normalize_file(
         input_path,
@@ -548,8 +652,7 @@ def invert_command(
 
 @cli.command("check")
 @input_argument
-@key_option
-@chunk_size_option
+@read_options
 @click.option(
     "--range",
     "value_range",
@@ -593,6 +696,8 @@ def check_command(
     input_path,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     value_range,
     mean,
     std,
@@ -638,6 +743,7 @@ def check_command(
         assertions,
         axis,
         chunk_bytes=chunk_bytes,
+        read=_read_options(image_mode, max_pixels),
         progress=renderer.progress(),
     )
     render_check(renderer, report)

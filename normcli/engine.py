@@ -18,7 +18,7 @@ import numpy as np
 from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.errors import InputError, ParameterError
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
-from normcli.io import ArrayInfo, Reader, rows_per_chunk
+from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
 from normcli.ranks import RankCheck, RankResult
 from normcli.stats import Accumulator, describe
 
@@ -52,6 +52,16 @@ def single_blas_thread():
         yield
 
 
+def open_input(path, options: ReadOptions | None, progress: Progress | None = None) -> Reader:
+    """Open INPUT with its reader and pass on what opening noticed (files skipped)."""
+    from normcli.io import open_reader
+
+    reader = open_reader(path, options)
+    for note in reader.notes:
+        (progress or Progress()).warn(note)
+    return reader
+
+
 def select_arrays(
     reader: Reader, keys: Sequence[str] | None, *, default_all: bool
 ) -> list[ArrayInfo]:
@@ -65,6 +75,12 @@ def select_arrays(
         by_name = {a.name: a for a in arrays}
         chosen = []
         for key in keys:
+            if key not in by_name and key in reader.texts():
+                raise ParameterError(
+                    f"{key} in {reader.path} is a list of text (names), which is carried "
+                    "through unchanged but cannot be described or normalized; choose from: "
+                    f"{', '.join(by_name) or 'none'}"
+                )
             if key not in by_name:
                 listing = ", ".join(by_name) or "no arrays"
                 raise ParameterError(f"no array {key!r} in {reader.path}; it holds: {listing}")
@@ -346,6 +362,9 @@ class NormalizeOptions:
     force: bool = False
     strict: bool = False
     save_params: str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    #: How an image-folder OUTPUT is written (normcli.io.images.ImageOutput), if given.
+    image_output: object | None = None
     inspect: Inspect | None = None
 
 
@@ -356,14 +375,36 @@ def warn(options: NormalizeOptions, progress: Progress, message: str) -> None:
     progress.warn(message)
 
 
-def check_output_path(input_path, output_path, force: bool) -> None:
-    """Refuse to write onto INPUT (also through a link) or over an existing OUTPUT."""
+def check_output_path(input_path, output_path, force: bool, fmt: str | None = None) -> None:
+    """Refuse to write onto INPUT (also through a link), into or over an input folder, or
+    over an existing OUTPUT without ``force``."""
     import os
     from pathlib import Path
 
     from normcli.errors import OutputError
 
     src, dst = Path(input_path), Path(output_path)
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if src.is_dir() and (real_dst == real_src or real_dst.startswith(real_src + os.sep)):
+        raise OutputError(
+            f"{output_path} is inside the input folder {src}; normcli never writes into its "
+            "input: choose an OUTPUT outside it"
+        )
+    if fmt == "images" and dst.exists():
+        if real_src.startswith(real_dst + os.sep):
+            raise OutputError(
+                f"{output_path} holds the input {src}; replacing it would delete the input: "
+                "choose another OUTPUT"
+            )
+        if not force:
+            raise OutputError(
+                f"{output_path} already exists; use --force to replace it with the image "
+                f"folder (to write a file into it, give a name such as {dst}/out.npz)"
+            )
+        from normcli.io.images import check_replaceable
+
+        check_replaceable(dst)
+        return
     if dst.exists() or dst.is_symlink():
         try:
             same = dst.exists() and os.path.samefile(src, dst)
@@ -469,7 +510,8 @@ def _apply_array(
     ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
     """
     scan = _Pass(reader, info, options, progress)
-    after = Accumulator(_stream_shape(info), out_dtype, tuple(range(len(_stream_shape(info)))))
+    shape = _stream_shape(info)
+    after = Accumulator(shape, sink.stored_dtype, tuple(range(len(shape))))
     out_buf = None
     verb = "invert" if invert else "normalize"
     for chunk in scan.chunks(f"{verb} {info.name}"):
@@ -483,10 +525,11 @@ def _apply_array(
             norm.inverse_transform(chunk, out=out)
         else:
             norm.transform(chunk, out=out)
-        after.update(out)
+        stored = sink.encode(out)  # what the format keeps (an image folder quantizes)
+        after.update(stored)
         if watch is not None:
-            watch(chunk, out)
-        sink.write(out.reshape(()) if not info.shape else out)
+            watch(chunk, stored)
+        sink.write(stored.reshape(()) if not info.shape else stored)
     before = before_done if before_done is not None else describe(scan.before.result())
     return before, describe(after.result())
 
@@ -583,11 +626,16 @@ def _normalize_histograms(
     inspect: Inspect,
     options: NormalizeOptions,
     progress: Progress,
+    written_files: list[str] | None = None,
 ) -> None:
     """One pass over INPUT and the written OUTPUT side by side: the histograms before
     and after ("nonzero": where the input value is nonzero, so the same pixels are
-    left out of both), and the first samples of image data."""
-    from normcli.io import open_reader
+    left out of both), and the first samples of image data.
+
+    ``written_files``: for an image-folder OUTPUT, the file of each row as written;
+    the folder must read back in that order for its rows to pair with INPUT's.
+    """
+    from normcli.io import ONE_ARRAY_FORMATS, open_reader
 
     views = sorted(inspect.views())
     dtypes = {"before": info.dtype, "after": report.dtype_out}
@@ -608,7 +656,13 @@ def _normalize_histograms(
     kept_after: list[np.ndarray] = []
     rows = rows_per_chunk(info, options.chunk_bytes)
     with open_reader(output_path) as written:
-        out_name = info.name if written.format != "npy" else written.names()[0]
+        out_name = info.name if written.format not in ONE_ARRAY_FORMATS else written.names()[0]
+        if written_files and written.texts().get("filenames") != written_files:
+            progress.warn(
+                f"{output_path}: no histograms or samples of {info.name}: its image files do "
+                "not read back in the order they were written"
+            )
+            return
         pairs = _aligned(reader.iter_chunks(info.name, rows), written.iter_chunks(out_name, rows))
         with progress.task(f"histogram {info.name}", info.nbytes) as task:
             for chunk, out in pairs:
@@ -649,35 +703,31 @@ def normalize_file(
     fitted on that array and applied to every selected one. Arrays not selected are
     copied through unchanged. OUTPUT appears only when everything is written.
     """
-    from normcli.io import open_reader, open_writer, output_format
+    from normcli.io import ONE_ARRAY_FORMATS, open_writer, output_format
     from normcli.normalizers import normalizer_from_params, params_document
 
     progress = progress or Progress()
-    check_output_path(input_path, output_path, options.force)
-    fmt = output_format(__import__("pathlib").Path(output_path))
+    fmt = output_format(output_path)
+    if options.image_output is not None and fmt != "images":
+        raise ParameterError(
+            f"--image-format and --bit-depth apply to an image-folder OUTPUT (a directory, or "
+            f"a path ending in /); {output_path} is a .{fmt} file"
+        )
+    check_output_path(input_path, output_path, options.force, fmt)
     if options.save_params:
         check_output_path(input_path, options.save_params, options.force)
-    with open_reader(input_path) as reader:
+    with open_input(input_path, options.read, progress) as reader:
         selected = select_arrays(reader, options.keys, default_all=False)
         for info in selected:
             check_not_empty(reader, info)
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
-        one_file = fmt == "npy"
+        one_file = fmt in ONE_ARRAY_FORMATS
         if one_file and len(selected) > 1:
             raise ParameterError(
-                f"{output_path} is a .npy file, which holds one array; write .npz or .h5 to "
-                f"keep {', '.join(a.name for a in selected)}"
+                f"{output_path}: {ONE_ARRAY_FORMATS[fmt]}; write .npz or .h5 to keep "
+                f"{', '.join(a.name for a in selected)}, or choose one with -k"
             )
-        if one_file:
-            for info in reader.arrays():
-                if info not in selected:
-                    # said before anything is written, so that --strict can refuse it
-                    warn(
-                        options,
-                        progress,
-                        f"{info.name} is not written: a .npy OUTPUT holds one array",
-                    )
         inspect = None if invert else options.inspect
         watches: dict[str, _Watch] = {}
         shared = None
@@ -686,9 +736,22 @@ def normalize_file(
         passed: list[str] = []
         dropped: list[str] = []
         with (
-            open_writer(output_path, compression=options.compression) as writer,
+            open_writer(
+                output_path, compression=options.compression, image_output=options.image_output
+            ) as writer,
             single_blas_thread(),
         ):
+            texts_passed = []
+            for name, values in reader.texts().items():  # class and file names
+                (texts_passed if writer.add_texts(name, values) else dropped).append(name)
+            not_written = dropped + (
+                [a.name for a in reader.arrays() if a not in selected] if one_file else []
+            )
+            if not_written:
+                # said before any array is written, so that --strict can refuse it
+                reason = ONE_ARRAY_FORMATS.get(fmt, f"a .{fmt} OUTPUT has no place for them")
+                verb = "is" if len(not_written) == 1 else "are"
+                warn(options, progress, f"{', '.join(not_written)} {verb} not written: {reason}")
             if params_doc is not None:
                 shared = normalizer_from_params(params_doc, params_where, options.nan_policy)
             elif options.fit_key is not None:
@@ -744,6 +807,7 @@ def normalize_file(
                 if inspect is not None and (inspect.views() or inspect.check_ranks):
                     watch = watches[info.name] = _Watch(inspect)
                 with writer.add(info.name, info.shape, out_dtype) as sink:
+                    stored_dtype = sink.stored_dtype
                     before, after = _apply_array(
                         reader,
                         info,
@@ -779,7 +843,7 @@ def normalize_file(
                         name=info.name,
                         shape=tuple(info.shape),
                         dtype_in=info.dtype,
-                        dtype_out=out_dtype,
+                        dtype_out=stored_dtype,
                         method=norm.method,
                         axis=list(norm.axes_) if norm.axes_ is not None else None,
                         params=doc,
@@ -788,6 +852,7 @@ def normalize_file(
                         ranks=ranks,
                     )
                 )
+            passed.extend(texts_passed)
             params_text = None
             if options.save_params:
                 if shared is None and len(reports) > 1:
@@ -810,6 +875,7 @@ def normalize_file(
                     inspect,
                     options,
                     progress,
+                    getattr(writer, "files", None),
                 )
     return NormalizeReport(
         input=str(input_path),
@@ -826,11 +892,10 @@ def fit_file(
     input_path, make_normalizer, options: NormalizeOptions, *, progress: Progress | None = None
 ) -> tuple[dict, dict]:
     """``fit``: the params document of one array, and its before-statistics."""
-    from normcli.io import open_reader
     from normcli.normalizers import params_document
 
     progress = progress or Progress()
-    with open_reader(input_path) as reader:
+    with open_input(input_path, options.read, progress) as reader:
         keys = list(options.keys)
         if options.fit_key:
             keys = [options.fit_key]
@@ -950,6 +1015,7 @@ def check_file(
     axis: AxisSpec | None = None,
     *,
     chunk_bytes: int = DEFAULT_CHUNK,
+    read: ReadOptions | None = None,
     progress: Progress | None = None,
 ) -> CheckReport:
     """``check``: judge the assertions on every selected array, one streamed pass each.
@@ -964,11 +1030,10 @@ def check_file(
         judge_range,
         judge_unit_norm,
     )
-    from normcli.io import open_reader
 
     progress = progress or Progress()
     checked = []
-    with open_reader(input_path) as reader, single_blas_thread():
+    with open_input(input_path, read, progress) as reader, single_blas_thread():
         for info in select_arrays(reader, keys, default_all=False):
             check_not_empty(reader, info)
             where = f"{reader.path}:{info.name}"

@@ -98,6 +98,40 @@ exclude_zeros_option = click.option(
     help="Describe only the nonzero values (MNIST is mostly zeros); zeros are still counted.",
 )
 
+mode_option = click.option(
+    "--mode",
+    "image_mode",
+    type=click.Choice(["L", "RGB"]),
+    help="Image folders: convert every image to grey (L) or RGB while reading, for folders "
+    "that mix modes (alpha dropped; 16-bit stays 16-bit).",
+)
+max_pixels_option = click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Image folders: largest image (width x height) read; larger ones are refused as "
+    "decompression bombs. Default: Pillow's limit (89,478,485).",
+)
+image_output_options = compose(
+    click.option(
+        "--image-format",
+        type=click.Choice(["png", "tiff"]),
+        help="Image-folder OUTPUT: png (default; 8 or 16 bits) or tiff (float data kept "
+        "exactly as float32/float64; needs normcli[tiff]).",
+    ),
+    click.option(
+        "--bit-depth",
+        type=click.Choice(["8", "16"]),
+        callback=lambda ctx, param, value: int(value) if value else None,
+        help="Image-folder OUTPUT: quantize float data to 8 (PNG's default) or 16 bits over "
+        "the --range (0 1 by default).",
+    ),
+)
+
+output_options = compose(json_option, quiet_option)
+image_read_options = compose(mode_option, max_pixels_option)
+read_options = compose(key_option, chunk_size_option, image_read_options)
+
 csv_option = click.option(
     "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."
 )
@@ -119,8 +153,6 @@ plot_option = click.option(
     "(.png, .pdf or .svg; needs matplotlib: pip install 'normcli[plot]').",
 )
 
-output_options = compose(json_option, quiet_option)
-read_options = compose(key_option, chunk_size_option)
 inspect_options = compose(hist_option, bins_option, plot_option)
 
 

@@ -201,7 +201,9 @@ def normalize_figure(path, report, *, force: bool = False) -> None:
     """``normalize --plot``: per array, histograms before and after, with and without
     zeros, and the first samples of image data before and after."""
     fmt = check_plot_path(path, force=force)
-    arrays = report.arrays
+    arrays = [a for a in report.arrays if a.histograms]
+    if not arrays:
+        raise NormcliError(f"--plot {path}: nothing to plot (no histograms were made)")
     images = [a.samples is not None for a in arrays]
     fig, subfigs = _new_figure(2, images)
     for a, sub in zip(arrays, subfigs, strict=True):

@@ -459,3 +459,44 @@ def test_subprocess_describe_csv_and_hist(tmp_path):
     counts, _ = np.histogram(load(NPZ, "y_test"), bins=10)
     for c in counts:
         assert f"│ {c:>5,} │" in r.stdout or f" {c:,} " in r.stdout
+
+
+# -- image folders -----------------------------------------------------------------------------
+
+
+def test_image_folder_output_histograms_count_the_quantized_pixels(invoke, tmp_path):
+    x = mnist_sample()
+    out = tmp_path / "digits/"
+    r = invoke(
+        "normalize", NPZ, str(out) + "/", "-k", "x_test", "-m", "minmax", "--hist", "--bins", 9,
+        "--check-ranks", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    a = json.loads(r.stdout)["arrays"][0]
+    written = load(out, "images")  # the PNG files as read back
+    assert written.dtype == np.uint8
+    assert_histogram(a["histogram"]["before"], finite(x), 9)
+    assert_histogram(a["histogram"]["after"], finite(written), 9)
+    # quantizing a global minmax to 8 bits ties close values, never swaps them
+    assert a["rank_check"]["changed"] == 0
+
+
+def test_image_folder_in_and_out_with_plot(invoke, tmp_path):
+    folder = SAMPLE / "mnist_digits"
+    out = tmp_path / "o.png"
+    r = invoke("normalize", folder, str(tmp_path / "d") + "/", "-k", "images", "-m", "per-image",
+               "--plot", out)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert_png(out, plots.figure_size_px(2, [True]))
+
+
+def test_image_folder_read_back_in_another_order_skips_the_pairing(invoke, tmp_path, monkeypatch):
+    from normcli.io.images import ImageFolderWriter
+
+    real = ImageFolderWriter.files
+    monkeypatch.setattr(ImageFolderWriter, "files", property(lambda w: real.fget(w)[::-1]))
+    r = invoke("normalize", NPZ, str(tmp_path / "d") + "/", "-k", "x_test", "-m", "minmax",
+               "--hist", "--json")  # fmt: skip
+    assert r.exit_code == 0
+    assert "do not read back in the order" in r.stderr
+    assert "histogram" not in json.loads(r.stdout)["arrays"][0]
