@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from normcli.axes import ALL, AxisSpec, resolve_axes
-from normcli.errors import InputError, ParameterError
+from normcli.errors import InputError, ParameterError, Stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
 from normcli.ranks import RankCheck, RankResult
@@ -528,7 +528,7 @@ def _apply_array(
         stored = sink.encode(out)  # what the format keeps (an image folder quantizes)
         after.update(stored)
         if watch is not None:
-            watch(chunk, stored)
+            watch(chunk, stored.reshape(chunk.shape))  # (N, H, W, 1) images store (N, H, W)
         sink.write(stored.reshape(()) if not info.shape else stored)
     before = before_done if before_done is not None else describe(scan.before.result())
     return before, describe(after.result())
@@ -666,6 +666,7 @@ def _normalize_histograms(
         pairs = _aligned(reader.iter_chunks(info.name, rows), written.iter_chunks(out_name, rows))
         with progress.task(f"histogram {info.name}", info.nbytes) as task:
             for chunk, out in pairs:
+                out = out.reshape(chunk.shape)  # an image folder reads (N, H, W, 1) as (N, H, W)
                 nonzero = (chunk != 0) if "nonzero" in views else None
                 for side, data in (("before", chunk), ("after", out)):
                     for v, counter in counters[side].items():
@@ -865,18 +866,29 @@ def normalize_file(
         if params_text is not None:
             write_text_atomically(options.save_params, params_text, force=options.force)
         if inspect is not None and inspect.views():
-            for report in reports:
-                _normalize_histograms(
-                    reader,
-                    output_path,
-                    report,
-                    reader.info(report.name),
-                    watches[report.name],
-                    inspect,
-                    options,
-                    progress,
-                    getattr(writer, "files", None),
-                )
+            try:
+                for report in reports:
+                    _normalize_histograms(
+                        reader,
+                        output_path,
+                        report,
+                        reader.info(report.name),
+                        watches[report.name],
+                        inspect,
+                        options,
+                        progress,
+                        getattr(writer, "files", None),
+                    )
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    raise
+                # Ctrl-C (or SIGTERM) now: OUTPUT is complete and stays; say so
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                raise Stopped(
+                    f"{'interrupted' if interrupted else 'terminated'} while counting the "
+                    f"histograms; {output_path} was written completely",
+                    130 if interrupted else 143,
+                ) from None
     return NormalizeReport(
         input=str(input_path),
         output=str(output_path),

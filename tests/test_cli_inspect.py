@@ -500,3 +500,30 @@ def test_image_folder_read_back_in_another_order_skips_the_pairing(invoke, tmp_p
     assert r.exit_code == 0
     assert "do not read back in the order" in r.stderr
     assert "histogram" not in json.loads(r.stdout)["arrays"][0]
+
+
+def test_ctrl_c_while_counting_after_output_is_complete_says_so(invoke, tmp_path, monkeypatch):
+    from normcli import histogram
+
+    def interrupt(self, chunk, keep=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(histogram.BinCounter, "update", interrupt)
+    out = tmp_path / "o.npz"
+    r = invoke("normalize", NPZ, out, "-k", "x_test", "-m", "minmax", "--hist")
+    assert r.exit_code == 130
+    assert_one_error_line(r, "interrupted while counting the histograms", "written completely")
+    expected = (load(NPZ, "x_test") / 255.0).astype(np.float32)  # complete, as without --hist
+    np.testing.assert_array_equal(load(out, "x_test"), expected)
+
+
+def test_single_channel_images_to_an_image_folder(invoke, tmp_path):
+    x = mnist_sample()[:30, :, :, None]  # (N, H, W, 1): the folder stores (N, H, W)
+    np.save(tmp_path / "x.npy", x)
+    r = invoke("normalize", tmp_path / "x.npy", str(tmp_path / "d") + "/", "-m", "minmax",
+               "--hist", "--exclude-zeros", "--check-ranks", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    a = json.loads(r.stdout)["arrays"][0]
+    written = load(tmp_path / "d", "images")
+    assert_histogram(a["histogram"]["after"], written[x[..., 0] != 0], 40)
+    assert a["rank_check"]["changed"] == 0
