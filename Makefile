@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 DEMO   := demo_out
 
-.PHONY: demo test lint format bench clean help
+.PHONY: demo test lint format bench plots clean help
 
 help:
 	@echo "make demo   - install into .venv and run normcli on sample_data/"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make format - ruff format and fix what ruff can"
 	@echo "make bench  - benchmarks (writes bench/results.md)"
+	@echo "make plots  - redraw the README's figures in docs/ from sample_data/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ demo: $(VENV)/.installed
 		-m zscore --save-params $(DEMO)/zscore.json --force
 	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_per_image.npz -k x_test \
 		-m per-image --force
+	$(BIN)/normcli describe sample_data/mnist_digits -k images
+	$(BIN)/normcli normalize sample_data/mnist_digits $(DEMO)/digits_per_image/ -k images \
+		-m per-image --force
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -53,6 +57,14 @@ test: lint
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/run.py
+
+# The README's figures, drawn from sample_data/ (matplotlib comes with the test extra).
+plots: $(VENV)/.installed-test
+	@mkdir -p $(DEMO) docs
+	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_lp_axis1.npz -k x_test \
+		-m lp --axis 1 --plot docs/mnist_lp_axis1.png --force -q
+	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_per_image.npz -k x_test \
+		-m per-image --plot docs/mnist_per_image.png --force -q
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .hypothesis bench/work

@@ -86,8 +86,11 @@ def sample_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> str | None:
 
     The reduce axes split a sample when they reduce over some, but not all, of its
     axes and what is kept is not a trailing channel axis (size 4 or less). For
-    ``(N, 28, 28)`` and axes ``(1,)`` this returns ``"each column of each image"``.
+    ``(N, 28, 28)`` and axes ``(1,)`` this returns ``"each column of each image"``; with
+    axis 0 among them (one statistic across samples) ``"each column position across
+    all images"``.
     """
+    across = 0 in axes
     ndim = len(shape)
     inner = set(range(1, ndim))
     reduced_inner = inner & set(axes)
@@ -96,15 +99,18 @@ def sample_split(shape: tuple[int, ...], axes: tuple[int, ...]) -> str | None:
         return None
     if kept_inner == {ndim - 1} and ndim >= 4 and shape[-1] <= 4:
         return None  # per channel, as torchvision's Normalize
+    of_each = " position across all images" if across else " of each image"
     if ndim == 3:
         # (N, H, W): reducing over rows (axis 1) keeps each column, and vice versa.
         what = "column" if kept_inner == {2} else "row"
-        return f"each {what} of each image"
+        return f"each {what}{of_each}"
     if ndim == 4 and kept_inner in ({1, 3}, {2, 3}, {1}, {2}):
         what = "column" if 2 in kept_inner else "row"
         suffix = " and channel" if 3 in kept_inner else ""
-        return f"each {what}{suffix} of each image"
+        return f"each {what}{suffix}{of_each}"
     if ndim == 4 and kept_inner == {1, 2}:
-        return "each pixel of each image"
+        return f"each pixel{of_each}"
     kept = ",".join(str(a) for a in sorted(kept_inner))
+    if across:
+        return f"each slice along axes {kept} across all samples"
     return f"each slice along axes {kept} of each sample"

@@ -18,11 +18,17 @@ from normcli import __version__
 from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
     axis_option,
+    check_output_modes,
     compose,
+    csv_option,
     engine_options,
     exclude_zeros_option,
     force_option,
+    image_output_options,
+    image_read_options,
     input_argument,
+    inspect_options,
+    make_inspect,
     nan_option,
     output_argument,
     output_options,
@@ -31,6 +37,7 @@ from normcli.options import (
 from normcli.render import (
     Renderer,
     printable,
+    render_check,
     render_describe,
     render_fit,
     render_ls,
@@ -85,21 +92,38 @@ def _quiet_broken_pipe():
 def cli():
     """Normalize array datasets for training neural networks, and prove what it did.
 
-    Reads .npy, .npz, HDF5 files and Zarr stores in chunks (datasets larger than memory are fine),
-    prints scipy.stats.describe's statistics, and writes normalized copies.
+    Reads .npy, .npz, HDF5 and MNIST's IDX files, Zarr stores and folders of images in
+    chunks (datasets larger than memory are fine), prints scipy.stats.describe's
+    statistics, and writes normalized copies (also as folders of PNG or TIFF images).
     """
+
+
+def _read_options(image_mode, max_pixels):
+    from normcli.io import ReadOptions
+
+    return ReadOptions(mode=image_mode, max_pixels=max_pixels)
 
 
 @cli.command("ls")
 @input_argument
+@image_read_options
 @output_options
-def ls_command(input_path, as_json, quiet):
-    """List the arrays in INPUT: name, shape, dtype and bytes."""
-    from normcli.io import open_reader
+@csv_option
+def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
+    """List the arrays in INPUT: name, shape, dtype and bytes.
 
-    renderer = Renderer(as_json=as_json, quiet=quiet)
-    with open_reader(input_path) as reader:
-        render_ls(renderer, input_path, reader.format, reader.arrays())
+    Lists of text carried with the arrays (an image folder's class_names and
+    filenames) are listed too, with the unicode dtype .npz stores them as.
+    """
+    from normcli.engine import open_input
+    from normcli.io.base import text_info
+
+    check_output_modes(as_json, as_csv)
+    renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
+    options = _read_options(image_mode, max_pixels)
+    with open_input(input_path, options, renderer.progress()) as reader:
+        texts = [text_info(name, values) for name, values in reader.texts().items()]
+        render_ls(renderer, input_path, reader.format, reader.arrays() + texts)
 
 
 @cli.command("describe")
@@ -108,31 +132,43 @@ def ls_command(input_path, as_json, quiet):
 @axis_option("Default: all (one figure for the whole array); 0,1,2 on (N,H,W,C) is per channel.")
 @exclude_zeros_option
 @nan_option("omit")
+@inspect_options
+@click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @engine_options
 @output_options
+@csv_option
 def describe_command(
     input_path,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     axis,
     exclude_zeros,
     nan_policy,
+    hist,
+    bins,
+    plot_path,
+    force,
     engine,
     scheduler,
     as_json,
     quiet,
+    as_csv,
 ):
     """Statistics of each array in INPUT, as scipy.stats.describe computes them.
 
     nobs, min, max, mean, variance (ddof=1), skewness and kurtosis (biased, Fisher),
     plus std and the counts of NaN and zeros, accumulated exactly in float64 over
-    streamed chunks.
+    streamed chunks. --hist draws each array's histogram, --plot writes a figure.
     """
-    from normcli.engine import describe_arrays, open_runner, select_arrays
-    from normcli.io import open_reader
+    from normcli.engine import describe_arrays, open_input, open_runner, select_arrays
 
-    renderer = Renderer(as_json=as_json, quiet=quiet)
-    with open_reader(input_path) as reader:
+    check_output_modes(as_json, as_csv, hist)
+    inspect = make_inspect(hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force)
+    renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
+    options = _read_options(image_mode, max_pixels)
+    with open_input(input_path, options, renderer.progress()) as reader:
         infos = select_arrays(reader, keys, default_all=True)
         with open_runner(engine, scheduler) as runner:
             items = describe_arrays(
@@ -143,9 +179,16 @@ def describe_command(
                 exclude_zeros=exclude_zeros,
                 nan_policy=nan_policy,
                 progress=renderer.progress(),
+                inspect=inspect,
                 runner=runner,
             )
-    render_describe(renderer, input_path, items, exclude_zeros)
+    if plot_path:
+        from normcli.plots import describe_figure
+
+        describe_figure(plot_path, input_path, items, force=force)
+    render_describe(renderer, input_path, items, exclude_zeros, hist)
+    if plot_path:
+        renderer.note(f"wrote {printable(plot_path)}")
 
 
 def _on_sigterm(signum, frame):
@@ -213,9 +256,15 @@ method_options = compose(
         nargs=2,
         type=float,
         metavar="LO HI",
-        help="minmax/per-image: target range (default 0 1).",
+        help="minmax/per-image: target range (default 0 1). Image-folder OUTPUT: the range "
+        "quantized to 8/16 bits, with any method.",
     ),
-    click.option("--clip", is_flag=True, help="minmax/per-image: clip held-out data into range."),
+    click.option(
+        "--clip",
+        is_flag=True,
+        help="minmax/per-image: clip held-out data into range. Image-folder OUTPUT: clip "
+        "values outside the range instead of refusing them.",
+    ),
     click.option("--ddof", type=click.IntRange(min=0), help="zscore: std's ddof (default 0)."),
     click.option("--eps", type=click.FloatRange(min=0), help="zscore: divide by sqrt(var + EPS)."),
     click.option(
@@ -254,6 +303,44 @@ def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, fa
         return make_normalizer(method, axis, nan_policy=nan_policy, **opts)
 
     return make
+
+
+#: Methods whose --range/--clip are their own; for the others they only shape image output.
+RANGE_METHODS = ("minmax", "per-image")
+
+
+def _image_output(output_path, method, image_format, bit_depth, feature_range, clip):
+    """How an image-folder OUTPUT is written, and the --range/--clip left for the method.
+
+    minmax and per-image map into --range, so images are quantized over the same range;
+    for other methods --range and --clip only say how the written images are quantized.
+    """
+    from normcli.io import output_format
+    from normcli.io.images import ImageOutput
+
+    try:
+        folder = output_format(output_path) == "images"
+    except NormcliError:
+        folder = False
+    if not folder and image_format is None and bit_depth is None:
+        return None, feature_range, clip
+    image_output = ImageOutput(
+        image_format=image_format or "png",
+        bit_depth=bit_depth,
+        value_range=tuple(feature_range) if feature_range else (0.0, 1.0),
+        clip=bool(clip),
+    )
+    if method in RANGE_METHODS or not folder:
+        return image_output, feature_range, clip
+    return image_output, None, False
+
+
+def _range_from_params(image_output, params_doc: dict) -> None:
+    """Saved minmax/per-image parameters carry the range the images are quantized over."""
+    options = params_doc.get("options") or {}
+    if params_doc.get("method") in RANGE_METHODS and options.get("range"):
+        image_output.value_range = tuple(float(v) for v in options["range"])
+        image_output.clip = bool(options.get("clip"))
 
 
 def _no_method_options_with_params(
@@ -305,7 +392,19 @@ def _no_method_options_with_params(
     type=click.Choice(["gzip", "lzf", "zstd", "none"]),
     help="gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only).",
 )
-@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
+@image_output_options
+@inspect_options
+@click.option(
+    "--exclude-zeros",
+    is_flag=True,
+    help="--hist: leave out the values whose input is zero (before and after).",
+)
+@click.option(
+    "--check-ranks",
+    is_flag=True,
+    help="Count the samples whose within-sample order of values changed.",
+)
 @force_option
 @engine_options
 @output_options
@@ -323,12 +422,21 @@ def normalize_command(
     nan_policy,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     fit_key,
     params_path,
     save_params,
     dtype,
     compression,
     strict,
+    image_format,
+    bit_depth,
+    hist,
+    bins,
+    plot_path,
+    exclude_zeros,
+    check_ranks,
     force,
     engine,
     scheduler,
@@ -338,12 +446,21 @@ def normalize_command(
     """Normalize arrays of INPUT into OUTPUT and print statistics before and after.
 
     Arrays not selected with -k are copied through unchanged. OUTPUT's format comes
-    from its extension (.npy, .npz, .h5); it is written to a temporary file beside it
-    and moved into place only when complete.
+    from its extension (.npy, .npz, .h5, .zarr), or is a folder of images when OUTPUT is a
+    directory or ends in /; it is written to a temporary file (or folder) beside it and
+    moved into place only when complete.
     """
     from normcli.engine import NormalizeOptions, load_params, normalize_file, open_runner
 
+    if exclude_zeros and not hist:
+        raise click.UsageError("--exclude-zeros on normalize applies to --hist; add --hist")
+    inspect = make_inspect(
+        hist, bins, plot_path, exclude_zeros=exclude_zeros, check_ranks=check_ranks, force=force
+    )
     renderer = Renderer(as_json=as_json, quiet=quiet)
+    image_output, feature_range, clip = _image_output(
+        output_path, method, image_format, bit_depth, feature_range, clip
+    )
     params_doc = None
     if params_path:
         if fit_key:
@@ -352,6 +469,8 @@ def normalize_command(
         _no_method_options_with_params(
             method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
         )
+        if image_output is not None and isinstance(params_doc, dict):
+            _range_from_params(image_output, params_doc)
         make = None
     else:
         if method is None:
@@ -367,6 +486,9 @@ def normalize_command(
         force=force,
         strict=strict,
         save_params=save_params,
+        read=_read_options(image_mode, max_pixels),
+        image_output=image_output,
+        inspect=inspect,
     )
     with open_runner(engine, scheduler) as runner:
         report = normalize_file(
@@ -379,7 +501,13 @@ def normalize_command(
             progress=renderer.progress(),
             runner=runner,
         )
-    render_normalize(renderer, report)
+    if plot_path:
+        from normcli.plots import normalize_figure
+
+        normalize_figure(plot_path, report, force=force)
+    render_normalize(renderer, report, inspect)
+    if plot_path:
+        renderer.note(f"wrote {printable(plot_path)}")
 
 
 @cli.command("fit")
@@ -393,7 +521,7 @@ def normalize_command(
     metavar="PARAMS.json",
     help="Where to save the parameters (JSON). Without it they are only shown.",
 )
-@click.option("--strict", is_flag=True, help="Make every warning an error.")
+@click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
 @force_option
 @engine_options
 @output_options
@@ -410,6 +538,8 @@ def fit_command(
     nan_policy,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     params_out,
     strict,
     force,
@@ -429,7 +559,12 @@ def fit_command(
     renderer = Renderer(as_json=as_json, quiet=quiet)
     make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
     options = NormalizeOptions(
-        keys=keys, chunk_bytes=chunk_bytes, nan_policy=nan_policy, force=force, strict=strict
+        keys=keys,
+        chunk_bytes=chunk_bytes,
+        nan_policy=nan_policy,
+        force=force,
+        strict=strict,
+        read=_read_options(image_mode, max_pixels),
     )
     if params_out:
         from pathlib import Path
@@ -465,6 +600,16 @@ def fit_command(
 )
 @click.option("--compression", type=click.Choice(["gzip", "lzf", "zstd", "none"]))
 @nan_option("propagate")
+@image_output_options
+@click.option(
+    "--range",
+    "feature_range",
+    nargs=2,
+    type=float,
+    metavar="LO HI",
+    help="Image-folder OUTPUT: the range quantized to 8 or 16 bits (default 0 1).",
+)
+@click.option("--clip", is_flag=True, help="Image-folder OUTPUT: clip values into the range.")
 @force_option
 @engine_options
 @output_options
@@ -474,9 +619,15 @@ def invert_command(
     params_path,
     keys,
     chunk_bytes,
+    image_mode,
+    max_pixels,
     dtype,
     compression,
     nan_policy,
+    image_format,
+    bit_depth,
+    feature_range,
+    clip,
     force,
     engine,
     scheduler,
@@ -487,6 +638,11 @@ def invert_command(
     from normcli.engine import NormalizeOptions, load_params, normalize_file, open_runner
 
     renderer = Renderer(as_json=as_json, quiet=quiet)
+    image_output, feature_range, clip = _image_output(
+        output_path, None, image_format, bit_depth, feature_range, clip
+    )
+    if feature_range is not None or clip:
+        raise click.UsageError("--range and --clip apply to an image-folder OUTPUT only")
     params_doc = load_params(params_path)
     options = NormalizeOptions(
         keys=keys,
@@ -495,6 +651,8 @@ def invert_command(
         chunk_bytes=chunk_bytes,
         nan_policy=nan_policy,
         force=force,
+        read=_read_options(image_mode, max_pixels),
+        image_output=image_output,
     )
     with open_runner(engine, scheduler) as runner:
         report = normalize_file(
@@ -509,3 +667,109 @@ def invert_command(
             runner=runner,
         )
     render_normalize(renderer, report)
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+@cli.command("check")
+@input_argument
+@read_options
+@click.option(
+    "--range",
+    "value_range",
+    nargs=2,
+    type=float,
+    metavar="LO HI",
+    help="Every value is within [LO, HI] (NaN never is).",
+)
+@click.option("--mean", type=float, metavar="M", help="The mean is M (within --tol).")
+@click.option(
+    "--std", type=click.FloatRange(min=0), metavar="S", help="The std is S (within --tol)."
+)
+@click.option(
+    "--unit-norm",
+    is_flag=True,
+    help="Every slice over --axis (default -1, as lp) has norm 1; all-zero slices pass.",
+)
+@axis_option(
+    "Every kept slice must pass. Default: all for --range/--mean/--std, -1 for --unit-norm."
+)
+@click.option(
+    "--order",
+    callback=_order_callback,
+    metavar="P",
+    help="--unit-norm: the norm's order, 1, 2 (default), inf or any p > 0.",
+)
+@click.option(
+    "--ddof",
+    type=click.IntRange(min=0),
+    metavar="D",
+    help="--std: delta degrees of freedom (default 0).",
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(min=0),
+    metavar="T",
+    help="Absolute tolerance (default 1e-4 for --mean/--std/--unit-norm, 0 for --range).",
+)
+@output_options
+def check_command(
+    input_path,
+    keys,
+    chunk_bytes,
+    image_mode,
+    max_pixels,
+    value_range,
+    mean,
+    std,
+    unit_norm,
+    axis,
+    order,
+    ddof,
+    tol,
+    as_json,
+    quiet,
+):
+    """Assert something about INPUT: exit 0 when it holds, 1 with the reason otherwise.
+
+    \b
+    A guard before a training step in a Makefile:
+      normcli check data.npz -k x_train --mean 0 --std 1
+      normcli check data.npz -k x_train --range 0 1
+      normcli check data.npz -k x_train --unit-norm --axis 1,2
+    """
+    from normcli.checks import Assertions
+    from normcli.engine import check_file
+    from normcli.errors import CheckFailed
+
+    if order is not None and not unit_norm:
+        raise click.UsageError("--order applies to --unit-norm")
+    if ddof is not None and std is None:
+        raise click.UsageError("--ddof applies to --std")
+    assertions = Assertions(
+        value_range=tuple(value_range) if value_range else None,
+        mean=mean,
+        std=std,
+        unit_norm=unit_norm,
+        order=order if order is not None else 2.0,
+        ddof=ddof or 0,
+        tol=tol,
+    )
+    if not assertions.any():
+        raise click.UsageError("say what to check: --range LO HI, --mean M, --std S or --unit-norm")
+    renderer = Renderer(as_json=as_json, quiet=quiet)
+    report = check_file(
+        input_path,
+        keys,
+        assertions,
+        axis,
+        chunk_bytes=chunk_bytes,
+        read=_read_options(image_mode, max_pixels),
+        progress=renderer.progress(),
+    )
+    render_check(renderer, report)
+    if not report.passed:
+        failures = sum(not o.passed for a in report.arrays for o in a.outcomes)
+        more = f" (and {failures - 1} more failing)" if failures > 1 else ""
+        raise CheckFailed(report.first_failure() + more)

@@ -150,13 +150,23 @@ def _scan_block(block: np.ndarray, consumers: list) -> list:
 
 
 def _apply_block(block: np.ndarray, step, region, start: int):
+    """Transform a block; written here (``region``), with the statistics of what was
+    written, or sent back whole to be written in order."""
     with single_blas_thread():
         out = np.empty(block.shape, dtype=step.out_dtype)
+        if region is None:
+            return step.start(block, out), out
         states = step.run(block, out)
-    if region is None:
-        return states, out
     region.write(start, out)
-    return states, None
+    return states
+
+
+def _apply_block_watched(block: np.ndarray, step):
+    """As :func:`_apply_block` without a region, the input block sent back too (for
+    --hist and --check-ranks, which see each input chunk beside its output)."""
+    with single_blas_thread():
+        out = np.empty(block.shape, dtype=step.out_dtype)
+        return step.start(block, out), out, block
 
 
 def _copy_block(block: np.ndarray, region, start: int) -> None:
@@ -253,31 +263,47 @@ class DaskRunner(Runner):
                 if check is not None:
                     check()
 
-    def apply(self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None):
+    def apply(
+        self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None, watch=None
+    ) -> np.dtype:
         import dask
+
+        from normcli.engine import finish_chunk
 
         blocks, bounds = self._blocks(reader, info, chunk_bytes)
         region = None
-        if info.shape:
+        if info.shape and watch is None:
             rows = bounds[0][1] - bounds[0][0]
             region = writer.add_region(info.name, info.shape, step.out_dtype, rows)
-        sink = writer.add(info.name, info.shape, step.out_dtype) if region is None else None
-        shared = self._shared(step)
-        tasks = [
-            dask.delayed(_apply_block, pure=False)(b, shared, region, start)
-            for b, (start, _) in zip(blocks, bounds, strict=True)
-        ]
-        window = self.window(large_results=region is None)
-        results = self._ordered(tasks, _sizes(info, bounds), progress, label, window)
-        with contextlib.closing(results):
-            for states, out in results:
-                step.absorb(states)
-                if check is not None:
-                    check()
-                if sink is not None:
-                    sink.write(out.reshape(()) if not info.shape else out)
-        if sink is not None:
-            sink.close()
+        sizes = _sizes(info, bounds)
+        if region is not None:  # the workers write; only statistics come back
+            step.set_output(step.out_dtype)
+            shared = self._shared(step)
+            tasks = [
+                dask.delayed(_apply_block, pure=False)(b, shared, region, start)
+                for b, (start, _) in zip(blocks, bounds, strict=True)
+            ]
+            results = self._ordered(tasks, sizes, progress, label, self.window(False))
+            with contextlib.closing(results):
+                for before, after in results:
+                    step.absorb_before(before, check)
+                    step.after.absorb(after)
+            return step.out_dtype
+        # written here, in order, as the blocks arrive (the local engine's last steps)
+        with writer.add(info.name, info.shape, step.out_dtype) as sink:
+            step.set_output(sink.stored_dtype)
+            shared = self._shared(step)
+            if watch is None:
+                tasks = [dask.delayed(_apply_block, pure=False)(b, shared, None, 0) for b in blocks]
+            else:
+                tasks = [dask.delayed(_apply_block_watched, pure=False)(b, shared) for b in blocks]
+            results = self._ordered(tasks, sizes, progress, label, self.window(True))
+            with contextlib.closing(results):
+                for result in results:
+                    before, out = result[0], result[1]
+                    chunk = result[2] if watch is not None else None
+                    finish_chunk(step, sink, info, chunk, out, before, check, watch)
+            return sink.stored_dtype
 
     def copy(self, reader, info, writer, *, chunk_bytes, progress):
         import dask

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from normcli.axes import ALL, AxisSpec, resolve_axes
-from normcli.errors import InputError, ParameterError
-from normcli.io import ArrayInfo, Reader, rows_per_chunk
+from normcli.errors import InputError, ParameterError, Stopped
+from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
+from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
+from normcli.ranks import RankCheck, RankResult
 from normcli.stats import Accumulator, describe
 
 DEFAULT_CHUNK = 64 * 1024 * 1024
@@ -52,29 +54,52 @@ def single_blas_thread():
 
 class ApplyStep:
     """Pass 2 on one chunk: the before-statistics (when pass 1 did not take them), the
-    transform (or its inverse) into ``out``, and the statistics of the values written.
+    transform (or its inverse) into ``out``, and the statistics of the values stored.
 
-    :meth:`run` reads only the fitted normalizer and the accumulators' configuration,
-    so it may run on any worker; :meth:`absorb` folds its result in chunk order.
+    :meth:`start` and :meth:`run` read only the fitted normalizer and the accumulators'
+    configuration, so they may run on any worker; their results are absorbed here in
+    chunk order. ``after`` is made by :meth:`set_output` once the stored dtype is known
+    (an image folder quantizes).
     """
 
-    def __init__(self, norm, *, invert: bool, out_dtype, before, after):
+    def __init__(self, norm, *, invert: bool, out_dtype, before: Accumulator | None, shape):
         self.norm, self.invert, self.out_dtype = norm, invert, np.dtype(out_dtype)
-        self.before, self.after = before, after
+        self.before, self.shape = before, tuple(shape)
+        self.after: Accumulator | None = None
 
-    def run(self, chunk: np.ndarray, out: np.ndarray) -> tuple:
+    def set_output(self, stored_dtype) -> None:
+        self.after = Accumulator(self.shape, stored_dtype, tuple(range(len(self.shape))))
+
+    def start(self, chunk: np.ndarray, out: np.ndarray):
+        """The chunk's before-state (None when pass 1 took it), and ``out`` filled."""
         before = self.before.chunk_state(chunk) if self.before is not None else None
         if self.invert:
             self.norm.inverse_transform(chunk, out=out)
         else:
             self.norm.transform(chunk, out=out)
-        return before, self.after.chunk_state(out)
+        return before
 
-    def absorb(self, states: tuple) -> None:
-        before, after = states
+    def run(self, chunk: np.ndarray, out: np.ndarray) -> tuple:
+        """:meth:`start`, and the after-state of ``out`` (stored as it is)."""
+        return self.start(chunk, out), self.after.chunk_state(out)
+
+    def absorb_before(self, state, check) -> None:
+        """The next chunk's before-state, then ``check()`` (--nan raise)."""
         if self.before is not None:
-            self.before.absorb(before)
-        self.after.absorb(after)
+            self.before.absorb(state)
+        if check is not None:
+            check()
+
+
+def finish_chunk(step: ApplyStep, sink, info, chunk, out, before_state, check, watch) -> None:
+    """The in-order end of pass 2 for one chunk, here: the checks, what the format
+    stores and its statistics, ``watch``, and the write."""
+    step.absorb_before(before_state, check)
+    stored = sink.encode(out)  # what the format keeps (an image folder quantizes)
+    step.after.absorb(step.after.chunk_state(stored))
+    if watch is not None:
+        watch(chunk, stored.reshape(chunk.shape))  # (N, H, W, 1) images store (N, H, W)
+    sink.write(stored.reshape(()) if not info.shape else stored)
 
 
 class Runner:
@@ -82,8 +107,8 @@ class Runner:
 
     ``scan``: each consumer (an :class:`Accumulator` or a normalizer) takes the
     ``chunk_state`` of every chunk, absorbed in chunk order, ``check()`` after each.
-    ``apply``: an :class:`ApplyStep` over every chunk, the results written as a new
-    array of ``writer``. ``copy``: the array written unchanged.
+    ``apply``: an :class:`ApplyStep` over every chunk, written as a new array of
+    ``writer``; returns the stored dtype. ``copy``: the array written unchanged.
     """
 
     name = "?"
@@ -91,7 +116,9 @@ class Runner:
     def scan(self, reader, info, consumers, *, chunk_bytes, progress, label, check=None):
         raise NotImplementedError
 
-    def apply(self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None):
+    def apply(
+        self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None, watch=None
+    ) -> np.dtype:
         raise NotImplementedError
 
     def copy(self, reader, info, writer, *, chunk_bytes, progress):
@@ -103,31 +130,26 @@ class LocalRunner(Runner):
 
     name = "local"
 
-    def _chunks(self, reader, info, chunk_bytes, progress, label):
-        rows = rows_per_chunk(info, chunk_bytes)
-        with progress.task(label, info.nbytes) as task:
-            for chunk in reader.iter_chunks(info.name, rows):
-                yield _as_stream_shape(chunk)
-                task.advance(chunk.nbytes)
-
     def scan(self, reader, info, consumers, *, chunk_bytes, progress, label, check=None):
-        for chunk in self._chunks(reader, info, chunk_bytes, progress, label):
+        for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
             for consumer in consumers:
                 consumer.absorb(consumer.chunk_state(chunk))
             if check is not None:
                 check()
 
-    def apply(self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None):
+    def apply(
+        self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None, watch=None
+    ) -> np.dtype:
         out_buf = None
         with writer.add(info.name, info.shape, step.out_dtype) as sink:
-            for chunk in self._chunks(reader, info, chunk_bytes, progress, label):
+            step.set_output(sink.stored_dtype)
+            for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
                 if out_buf is None or out_buf.shape[0] < chunk.shape[0]:
                     out_buf = np.empty(chunk.shape, dtype=step.out_dtype)
                 out = out_buf[: chunk.shape[0]]
-                step.absorb(step.run(chunk, out))
-                if check is not None:
-                    check()
-                sink.write(out.reshape(()) if not info.shape else out)
+                before = step.start(chunk, out)
+                finish_chunk(step, sink, info, chunk, out, before, check, watch)
+            return sink.stored_dtype
 
     def copy(self, reader, info, writer, *, chunk_bytes, progress):
         rows = rows_per_chunk(info, chunk_bytes)
@@ -160,6 +182,16 @@ def open_runner(engine: str = "local", scheduler: str | None = None) -> Iterator
         yield runner
 
 
+def open_input(path, options: ReadOptions | None, progress: Progress | None = None) -> Reader:
+    """Open INPUT with its reader and pass on what opening noticed (files skipped)."""
+    from normcli.io import open_reader
+
+    reader = open_reader(path, options)
+    for note in reader.notes:
+        (progress or Progress()).warn(note)
+    return reader
+
+
 def select_arrays(
     reader: Reader, keys: Sequence[str] | None, *, default_all: bool
 ) -> list[ArrayInfo]:
@@ -173,6 +205,12 @@ def select_arrays(
         by_name = {a.name: a for a in arrays}
         chosen = []
         for key in keys:
+            if key not in by_name and key in reader.texts():
+                raise ParameterError(
+                    f"{key} in {reader.path} is a list of text (names), which is carried "
+                    "through unchanged but cannot be described or normalized; choose from: "
+                    f"{', '.join(by_name) or 'none'}"
+                )
             if key not in by_name:
                 listing = ", ".join(by_name) or "no arrays"
                 raise ParameterError(f"no array {key!r} in {reader.path}; it holds: {listing}")
@@ -207,9 +245,60 @@ class ArrayStats:
     axes: tuple[int, ...] | None  # None: over all axes
     stats: dict[str, np.ndarray]
     extra: dict = field(default_factory=dict)
+    #: With --hist/--plot: "all" values and/or "nonzero" values (Inspect.views()).
+    histograms: dict[str, Histogram] | None = None
+    #: With --plot, for image data: the first few samples.
+    samples: np.ndarray | None = None
 
 
-def stats_of(
+@dataclass
+class Inspect:
+    """What to look at besides the statistics: histograms, samples, rank order."""
+
+    bins: int = DEFAULT_BINS
+    hist: bool = False  # a histogram per array (terminal, JSON)
+    exclude_zeros: bool = False  # ... of the nonzero values only
+    plot: bool = False  # histograms with and without zeros, and samples of images
+    samples: int = 8  # samples kept for the plot
+    check_ranks: bool = False  # normalize: did the order within each sample change?
+
+    def views(self) -> set[str]:
+        """The histograms needed: "all" values, "nonzero" values."""
+        views = set()
+        if self.hist:
+            views.add("nonzero" if self.exclude_zeros else "all")
+        if self.plot:
+            views |= {"all", "nonzero"}
+        return views
+
+    @property
+    def shown(self) -> str:
+        """The view the terminal and JSON show."""
+        return "nonzero" if self.exclude_zeros else "all"
+
+
+def is_image(shape: Sequence[int]) -> bool:
+    """(N, H, W) or (N, H, W, C) with C in 1, 3, 4: samples can be shown as pictures."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return shape[1] >= 4 and shape[2] >= 4
+    if len(shape) == 4:
+        return shape[1] >= 4 and shape[2] >= 4 and shape[3] in (1, 3, 4)
+    return False
+
+
+def stream_chunks(
+    reader: Reader, info: ArrayInfo, chunk_bytes: int, progress: Progress, label: str
+) -> Iterator[np.ndarray]:
+    """The chunks of one array (at least 1-d), with progress."""
+    rows = rows_per_chunk(info, chunk_bytes)
+    with progress.task(label, info.nbytes) as task:
+        for chunk in reader.iter_chunks(info.name, rows):
+            yield _as_stream_shape(chunk)
+            task.advance(chunk.nbytes)
+
+
+def accumulate(
     reader: Reader,
     info: ArrayInfo,
     axes: tuple[int, ...],
@@ -219,8 +308,9 @@ def stats_of(
     progress: Progress | None = None,
     label: str | None = None,
     runner: Runner | None = None,
-):
-    """The Moments of one array over ``axes``, streamed."""
+) -> Accumulator:
+    """One streamed pass of an :class:`Accumulator` over an array (its exact value
+    counts, for 8/16-bit integers over all axes, serve the histograms too)."""
     acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
     (runner or LOCAL).scan(
         reader,
@@ -230,7 +320,74 @@ def stats_of(
         progress=progress or Progress(),
         label=label or f"describe {info.name}",
     )
-    return acc.result()
+    return acc
+
+
+def stats_of(reader: Reader, info: ArrayInfo, axes: tuple[int, ...], **kwargs):
+    """The Moments of one array over ``axes``, streamed (see :func:`accumulate`)."""
+    return accumulate(reader, info, axes, **kwargs).result()
+
+
+def first_samples(reader: Reader, info: ArrayInfo, count: int) -> np.ndarray:
+    """A copy of the first ``count`` rows of an array (one small read)."""
+    for chunk in reader.iter_chunks(info.name, max(1, min(count, info.rows))):
+        return np.array(chunk, copy=True)
+    return np.empty((0, *info.shape[1:]), dtype=info.dtype)
+
+
+def _finite_bounds(stats: dict) -> tuple[float, float] | None:
+    """(min, max) over every slice, when both are finite (else a range pass is needed)."""
+    lo = np.asarray(stats["min"], dtype=np.float64)
+    hi = np.asarray(stats["max"], dtype=np.float64)
+    if np.isnan(lo).all():
+        return None
+    lo, hi = float(np.nanmin(lo)), float(np.nanmax(hi))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    return lo, hi
+
+
+def _describe_histograms(
+    reader: Reader,
+    info: ArrayInfo,
+    acc: Accumulator,
+    stats: dict,
+    inspect: Inspect,
+    chunk_bytes: int,
+    progress: Progress,
+) -> dict[str, Histogram]:
+    """The histograms of one array described: no pass for 8/16-bit integers over all
+    axes (their exact counts are already made), else at most a range pass (only when
+    the statistics do not give the range) and one counting pass."""
+    views = sorted(inspect.views())
+    if acc.hist is not None:
+        return {
+            v: BinCounter.from_int_histogram(
+                acc.hist, inspect.bins, exclude_zeros=v == "nonzero"
+            ).result()
+            for v in views
+        }
+    bounds: dict[str, tuple[float, float] | None] = {}
+    if needs_bounds(info.dtype):
+        described = "nonzero" if acc.exclude_zeros else "all"
+        known = _finite_bounds(stats)
+        if known is not None and int(np.sum(stats.get("inf", 0))) == 0:
+            bounds[described] = known
+        missing = [v for v in views if v not in bounds]
+        if missing:
+            ranges = {v: ValueRange() for v in missing}
+            for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"range {info.name}"):
+                for v, r in ranges.items():
+                    r.update(chunk, (chunk != 0) if v == "nonzero" else None)
+            bounds.update({v: r.bounds() for v, r in ranges.items()})
+    counters = {
+        v: BinCounter(bounds.get(v), inspect.bins, info.dtype, exclude_zeros=v == "nonzero")
+        for v in views
+    }
+    for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"histogram {info.name}"):
+        for counter in counters.values():
+            counter.update(chunk)
+    return {v: c.result() for v, c in counters.items()}
 
 
 def apply_nan_policy(reader: Reader, info: ArrayInfo, stats: dict, nan_policy: str) -> None:
@@ -251,25 +408,25 @@ def describe_arrays(
     exclude_zeros: bool = False,
     nan_policy: str = "omit",
     progress: Progress | None = None,
+    inspect: Inspect | None = None,
     runner: Runner | None = None,
 ) -> list[ArrayStats]:
-    """``describe``: scipy.stats.describe's figures for each array, streamed."""
+    """``describe``: scipy.stats.describe's figures for each array, streamed.
+
+    With ``inspect``, also the histograms (``--hist``, ``--plot``) and, for image data
+    and ``--plot``, the first few samples.
+    """
     progress = progress or Progress()
     results = []
     with single_blas_thread():
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            m = stats_of(
-                reader,
-                info,
-                axes,
-                chunk_bytes=chunk_bytes,
-                exclude_zeros=exclude_zeros,
-                progress=progress,
-                runner=runner,
-            )
-            stats = describe(m, nan_policy=nan_policy)
+            acc = accumulate(
+                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
+                progress=progress, runner=runner,
+            )  # fmt: skip
+            stats = describe(acc.result(), nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
@@ -277,15 +434,20 @@ def describe_arrays(
                     f"{reader.path}:{info.name} holds {n_nan} NaN value"
                     f"{'s' if n_nan != 1 else ''}; they are left out of the statistics"
                 )
-            results.append(
-                ArrayStats(
-                    info.name,
-                    tuple(info.shape),
-                    info.dtype,
-                    None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
-                    stats,
-                )
+            item = ArrayStats(
+                info.name,
+                tuple(info.shape),
+                info.dtype,
+                None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
+                stats,
             )
+            if inspect is not None and inspect.views():
+                item.histograms = _describe_histograms(
+                    reader, info, acc, stats, inspect, chunk_bytes, progress
+                )
+            if inspect is not None and inspect.plot and is_image(info.shape):
+                item.samples = first_samples(reader, info, inspect.samples)
+            results.append(item)
     return results
 
 
@@ -305,6 +467,12 @@ class ArrayReport:
     params: dict
     before: dict[str, np.ndarray]
     after: dict[str, np.ndarray]
+    #: With --hist/--plot: {"before": {view: Histogram}, "after": {view: Histogram}}.
+    histograms: dict[str, dict[str, Histogram]] | None = None
+    #: With --plot, for image data: the first samples before and after.
+    samples: tuple[np.ndarray, np.ndarray] | None = None
+    #: With --check-ranks.
+    ranks: RankResult | None = None
 
 
 @dataclass
@@ -331,16 +499,49 @@ class NormalizeOptions:
     force: bool = False
     strict: bool = False
     save_params: str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    #: How an image-folder OUTPUT is written (normcli.io.images.ImageOutput), if given.
+    image_output: object | None = None
+    inspect: Inspect | None = None
 
 
-def check_output_path(input_path, output_path, force: bool) -> None:
-    """Refuse to write onto INPUT (also through a link) or over an existing OUTPUT."""
+def warn(options: NormalizeOptions, progress: Progress, message: str) -> None:
+    """A warning on stderr, or with --strict an error (exit 2) before anything is written."""
+    if options.strict:
+        raise ParameterError(f"{message} (an error because of --strict)")
+    progress.warn(message)
+
+
+def check_output_path(input_path, output_path, force: bool, fmt: str | None = None) -> None:
+    """Refuse to write onto INPUT (also through a link), into or over an input folder, or
+    over an existing OUTPUT without ``force``."""
     import os
     from pathlib import Path
 
     from normcli.errors import OutputError
 
     src, dst = Path(input_path), Path(output_path)
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if src.is_dir() and (real_dst == real_src or real_dst.startswith(real_src + os.sep)):
+        raise OutputError(
+            f"{output_path} is inside the input folder {src}; normcli never writes into its "
+            "input: choose an OUTPUT outside it"
+        )
+    if fmt == "images" and dst.exists():
+        if real_src.startswith(real_dst + os.sep):
+            raise OutputError(
+                f"{output_path} holds the input {src}; replacing it would delete the input: "
+                "choose another OUTPUT"
+            )
+        if not force:
+            raise OutputError(
+                f"{output_path} already exists; use --force to replace it with the image "
+                f"folder (to write a file into it, give a name such as {dst}/out.npz)"
+            )
+        from normcli.io.images import check_replaceable
+
+        check_replaceable(dst)
+        return
     if dst.exists() or dst.is_symlink():
         try:
             same = dst.exists() and os.path.samefile(src, dst)
@@ -354,7 +555,7 @@ def check_output_path(input_path, output_path, force: bool) -> None:
         if dst.is_dir() and not dst.is_symlink():
             from normcli.io.zarr import is_zarr_store
 
-            if not (dst.name.lower().endswith(".zarr") and is_zarr_store(dst)):
+            if not (fmt == "zarr" and is_zarr_store(dst)):
                 raise OutputError(
                     f"{dst} is a directory (and not a Zarr store); give a file name such as "
                     f"{dst}/out.npz"
@@ -447,19 +648,18 @@ def _output_dtype(options: NormalizeOptions, info: ArrayInfo, params: dict | Non
 
 
 def _apply_array(
-    reader, info, norm, writer, options, progress, *, invert: bool, before_done, out_dtype, runner
-) -> tuple[dict, dict]:
-    """Pass 2: transform (or invert), write, and measure what was written."""
-    shape = _stream_shape(info)
+    reader, info, norm, writer, options, progress, *, invert, before_done, out_dtype, watch, runner
+) -> tuple[dict, dict, np.dtype]:
+    """Pass 2: transform (or invert), write, and measure what was written.
+
+    ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
+    Returns the before- and after-statistics and the dtype stored.
+    """
     before = _before_accumulator(info) if before_done is None else None
     step = ApplyStep(
-        norm,
-        invert=invert,
-        out_dtype=out_dtype,
-        before=before,
-        after=Accumulator(shape, out_dtype, tuple(range(len(shape)))),
+        norm, invert=invert, out_dtype=out_dtype, before=before, shape=_stream_shape(info)
     )
-    runner.apply(
+    stored_dtype = runner.apply(
         reader,
         info,
         step,
@@ -468,9 +668,10 @@ def _apply_array(
         progress=progress,
         label=f"{'invert' if invert else 'normalize'} {info.name}",
         check=_nan_check(reader, info, options, before) if before is not None else None,
+        watch=watch,
     )
     before_stats = before_done if before is None else describe(before.result())
-    return before_stats, describe(step.after.result())
+    return before_stats, describe(step.after.result()), stored_dtype
 
 
 def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, progress) -> None:
@@ -479,14 +680,139 @@ def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, pr
     what = sample_split(tuple(info.shape), norm.axes_)
     if what is None:
         return
+    per_image = ",".join(str(a) for a in range(1, len(info.shape)))
+    alternative = f"for one normalization per image use --axis {per_image} or -m per-image"
+    if 0 in norm.axes_:
+        alternative = f"for one over the whole dataset use --axis all; {alternative}"
     message = (
         f"--axis {format_axis(norm.axes_)} on {where} of shape {tuple(info.shape)} normalizes "
-        f"{what} separately, which is almost never meant; for one normalization per image use "
-        f"--axis {','.join(str(a) for a in range(1, len(info.shape)))} or -m per-image"
+        f"{what} separately, which is almost never meant; {alternative}"
     )
-    if options.strict:
-        raise ParameterError(message + " (an error because of --strict)")
-    progress.warn(message)
+    warn(options, progress, message)
+
+
+class _Watch:
+    """What pass 2 notes beside the statistics: the value ranges the histograms'
+    bins need (before and after, all values and where the input is nonzero), and
+    whether the order of values within each sample changed."""
+
+    def __init__(self, inspect: Inspect):
+        views = inspect.views()
+        self.ranges = {
+            (side, v): ValueRange() for side in ("before", "after") for v in sorted(views)
+        }
+        self.ranks = RankCheck() if inspect.check_ranks else None
+
+    def __call__(self, chunk: np.ndarray, out: np.ndarray) -> None:
+        nonzero = None
+        for (side, view), r in self.ranges.items():
+            if view == "nonzero" and nonzero is None:
+                nonzero = chunk != 0
+            r.update(chunk if side == "before" else out, nonzero if view == "nonzero" else None)
+        if self.ranks is not None:
+            self.ranks.update(chunk, out)
+
+
+def _rank_warning(where: str, ranks: RankResult) -> str:
+    first = ""
+    if ranks.first_changed is not None:
+        first = f"; the first is sample {ranks.first_changed}"
+    return (
+        f"the order of the values within {ranks.changed:,} of {ranks.samples:,} samples of "
+        f"{where} changed ({ranks.fraction:.1%}){first}: the normalization treats parts of "
+        "each sample differently (a per-image or global normalization keeps the order)"
+    )
+
+
+def _aligned(chunks_a, chunks_b) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The same rows of two arrays side by side, whatever chunks each reader yields
+    (an HDF5 reader aligns its reads to the dataset's own chunks)."""
+    a = b = None
+    ia = ib = 0
+    while True:
+        if a is None or ia == a.shape[0]:
+            a = next(chunks_a, None)
+            if a is None:
+                return
+            a, ia = _as_stream_shape(a), 0
+        if b is None or ib == b.shape[0]:
+            b = next(chunks_b, None)
+            if b is None:
+                raise InputError("the written OUTPUT has fewer rows than INPUT")
+            b, ib = _as_stream_shape(b), 0
+        n = min(a.shape[0] - ia, b.shape[0] - ib)
+        yield a[ia : ia + n], b[ib : ib + n]
+        ia += n
+        ib += n
+
+
+def _normalize_histograms(
+    reader: Reader,
+    output_path,
+    report: ArrayReport,
+    info: ArrayInfo,
+    watch: _Watch,
+    inspect: Inspect,
+    options: NormalizeOptions,
+    progress: Progress,
+    written_files: list[str] | None = None,
+) -> None:
+    """One pass over INPUT and the written OUTPUT side by side: the histograms before
+    and after ("nonzero": where the input value is nonzero, so the same pixels are
+    left out of both), and the first samples of image data.
+
+    ``written_files``: for an image-folder OUTPUT, the file of each row as written;
+    the folder must read back in that order for its rows to pair with INPUT's.
+    """
+    from normcli.io import ONE_ARRAY_FORMATS, open_reader
+
+    views = sorted(inspect.views())
+    dtypes = {"before": info.dtype, "after": report.dtype_out}
+    counters = {
+        side: {
+            v: BinCounter(
+                watch.ranges[(side, v)].bounds(),
+                inspect.bins,
+                dtypes[side],
+                exclude_zeros=False,
+            )
+            for v in views
+        }
+        for side in ("before", "after")
+    }
+    want_samples = inspect.plot and is_image(info.shape)
+    kept_before: list[np.ndarray] = []
+    kept_after: list[np.ndarray] = []
+    rows = rows_per_chunk(info, options.chunk_bytes)
+    with open_reader(output_path) as written:
+        out_name = info.name if written.format not in ONE_ARRAY_FORMATS else written.names()[0]
+        if written_files and written.texts().get("filenames") != written_files:
+            progress.warn(
+                f"{output_path}: no histograms or samples of {info.name}: its image files do "
+                "not read back in the order they were written"
+            )
+            return
+        pairs = _aligned(reader.iter_chunks(info.name, rows), written.iter_chunks(out_name, rows))
+        with progress.task(f"histogram {info.name}", info.nbytes) as task:
+            for chunk, out in pairs:
+                out = out.reshape(chunk.shape)  # an image folder reads (N, H, W, 1) as (N, H, W)
+                nonzero = (chunk != 0) if "nonzero" in views else None
+                for side, data in (("before", chunk), ("after", out)):
+                    for v, counter in counters[side].items():
+                        counter.update(data, nonzero if v == "nonzero" else None)
+                if want_samples and sum(len(k) for k in kept_before) < inspect.samples:
+                    need = inspect.samples - sum(len(k) for k in kept_before)
+                    kept_before.append(np.array(chunk[:need], copy=True))
+                    kept_after.append(np.array(out[:need], copy=True))
+                task.advance(chunk.nbytes)
+    report.histograms = {
+        side: {v: c.result() for v, c in counters[side].items()} for side in counters
+    }
+    for hists in report.histograms.values():
+        if "nonzero" in hists:
+            hists["nonzero"].zeros_excluded = True
+    if want_samples:
+        report.samples = (np.concatenate(kept_before), np.concatenate(kept_after))
 
 
 def normalize_file(
@@ -508,36 +834,56 @@ def normalize_file(
     fitted on that array and applied to every selected one. Arrays not selected are
     copied through unchanged. OUTPUT appears only when everything is written.
     """
-    from normcli.io import open_reader, open_writer, output_format
+    from normcli.io import ONE_ARRAY_FORMATS, open_writer, output_format
     from normcli.normalizers import normalizer_from_params, params_document
 
     progress = progress or Progress()
     runner = runner or LOCAL
-    check_output_path(input_path, output_path, options.force)
-    fmt = output_format(__import__("pathlib").Path(output_path))
+    fmt = output_format(output_path)
+    if options.image_output is not None and fmt != "images":
+        raise ParameterError(
+            f"--image-format and --bit-depth apply to an image-folder OUTPUT (a directory, or "
+            f"a path ending in /); {output_path} is a .{fmt} file"
+        )
+    check_output_path(input_path, output_path, options.force, fmt)
     if options.save_params:
         check_output_path(input_path, options.save_params, options.force)
-    with open_reader(input_path) as reader:
+    with open_input(input_path, options.read, progress) as reader:
         selected = select_arrays(reader, options.keys, default_all=False)
         for info in selected:
             check_not_empty(reader, info)
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
-        one_file = fmt == "npy"
+        one_file = fmt in ONE_ARRAY_FORMATS
         if one_file and len(selected) > 1:
             raise ParameterError(
-                f"{output_path} is a .npy file, which holds one array; write .npz or .h5 to "
-                f"keep {', '.join(a.name for a in selected)}"
+                f"{output_path}: {ONE_ARRAY_FORMATS[fmt]}; write .npz or .h5 to keep "
+                f"{', '.join(a.name for a in selected)}, or choose one with -k"
             )
+        inspect = None if invert else options.inspect
+        watches: dict[str, _Watch] = {}
         shared = None
         before_of: dict[str, dict] = {}
         reports: list[ArrayReport] = []
         passed: list[str] = []
         dropped: list[str] = []
         with (
-            open_writer(output_path, compression=options.compression) as writer,
+            open_writer(
+                output_path, compression=options.compression, image_output=options.image_output
+            ) as writer,
             single_blas_thread(),
         ):
+            texts_passed = []
+            for name, values in reader.texts().items():  # class and file names
+                (texts_passed if writer.add_texts(name, values) else dropped).append(name)
+            not_written = dropped + (
+                [a.name for a in reader.arrays() if a not in selected] if one_file else []
+            )
+            if not_written:
+                # said before any array is written, so that --strict can refuse it
+                reason = ONE_ARRAY_FORMATS.get(fmt, f"a .{fmt} OUTPUT has no place for them")
+                verb = "is" if len(not_written) == 1 else "are"
+                warn(options, progress, f"{', '.join(not_written)} {verb} not written: {reason}")
             if params_doc is not None:
                 shared = normalizer_from_params(params_doc, params_where, options.nan_policy)
             elif options.fit_key is not None:
@@ -550,9 +896,11 @@ def normalize_file(
                         reader, fit_info, shared, options, progress, runner=runner
                     )
                 else:
-                    progress.warn(
+                    warn(
+                        options,
+                        progress,
                         f"-m {shared.method} over axes {shared.axes_} normalizes each sample "
-                        f"with its own statistics; --fit-key {options.fit_key} changes nothing"
+                        f"with its own statistics; --fit-key {options.fit_key} changes nothing",
                     )
             elif len(selected) > 1:
                 probe = make_normalizer().bind(
@@ -560,10 +908,12 @@ def normalize_file(
                 )
                 if probe.needs_fit:
                     names = ", ".join(a.name for a in selected)
-                    progress.warn(
+                    warn(
+                        options,
+                        progress,
                         f"{names} are each normalized with their own statistics; to apply "
                         f"the training statistics to the others use --fit-key "
-                        f"{selected[0].name}"
+                        f"{selected[0].name}",
                     )
             params_out = None
             for info in reader.arrays():
@@ -573,12 +923,9 @@ def normalize_file(
                         dropped.append(info.name)
                     else:
                         runner.copy(
-                            reader,
-                            info,
-                            writer,
-                            chunk_bytes=options.chunk_bytes,
+                            reader, info, writer, chunk_bytes=options.chunk_bytes,
                             progress=progress,
-                        )
+                        )  # fmt: skip
                         passed.append(info.name)
                     continue
                 norm = shared if shared is not None else make_normalizer()
@@ -591,7 +938,10 @@ def normalize_file(
                 if shared is None and norm.needs_fit:
                     before = fit_array(reader, info, norm, options, progress, runner=runner)
                 out_dtype = _output_dtype(options, info, params_doc)
-                before, after = _apply_array(
+                watch = None
+                if inspect is not None and (inspect.views() or inspect.check_ranks):
+                    watch = watches[info.name] = _Watch(inspect)
+                before, after, stored_dtype = _apply_array(
                     reader,
                     info,
                     norm,
@@ -601,8 +951,12 @@ def normalize_file(
                     invert=invert,
                     before_done=before,
                     out_dtype=out_dtype,
+                    watch=watch,
                     runner=runner,
                 )
+                ranks = watch.ranks.result() if watch is not None and watch.ranks else None
+                if ranks is not None and ranks.changed:
+                    warn(options, progress, _rank_warning(where, ranks))
                 fitted_on = info
                 if options.fit_key is not None:
                     fitted_on = reader.info(options.fit_key)
@@ -623,14 +977,16 @@ def normalize_file(
                         name=info.name,
                         shape=tuple(info.shape),
                         dtype_in=info.dtype,
-                        dtype_out=out_dtype,
+                        dtype_out=stored_dtype,
                         method=norm.method,
                         axis=list(norm.axes_) if norm.axes_ is not None else None,
                         params=doc,
                         before=before,
                         after=after,
+                        ranks=ranks,
                     )
                 )
+            passed.extend(texts_passed)
             params_text = None
             if options.save_params:
                 if shared is None and len(reports) > 1:
@@ -640,10 +996,32 @@ def normalize_file(
                     )
                 params_text = params_json(params_out, options.save_params)
             writer.commit()
-    if params_text is not None:
-        write_text_atomically(options.save_params, params_text, force=options.force)
-    for name in dropped:
-        progress.warn(f"{name} is not written: a .npy OUTPUT holds one array")
+        if params_text is not None:
+            write_text_atomically(options.save_params, params_text, force=options.force)
+        if inspect is not None and inspect.views():
+            try:
+                for report in reports:
+                    _normalize_histograms(
+                        reader,
+                        output_path,
+                        report,
+                        reader.info(report.name),
+                        watches[report.name],
+                        inspect,
+                        options,
+                        progress,
+                        getattr(writer, "files", None),
+                    )
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    raise
+                # Ctrl-C (or SIGTERM) now: OUTPUT is complete and stays; say so
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                raise Stopped(
+                    f"{'interrupted' if interrupted else 'terminated'} while counting the "
+                    f"histograms; {output_path} was written completely",
+                    130 if interrupted else 143,
+                ) from None
     return NormalizeReport(
         input=str(input_path),
         output=str(output_path),
@@ -664,11 +1042,10 @@ def fit_file(
     runner: Runner | None = None,
 ) -> tuple[dict, dict]:
     """``fit``: the params document of one array, and its before-statistics."""
-    from normcli.io import open_reader
     from normcli.normalizers import params_document
 
     progress = progress or Progress()
-    with open_reader(input_path) as reader:
+    with open_input(input_path, options.read, progress) as reader:
         keys = list(options.keys)
         if options.fit_key:
             keys = [options.fit_key]
@@ -751,3 +1128,101 @@ def write_text_atomically(path, text: str, *, force: bool) -> None:
         remove_quietly(tmp)
         raise OutputError(f"cannot write {target}: {exc.strerror}") from None
     replace_into_place(tmp, target)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckedArray:
+    name: str
+    shape: tuple[int, ...]
+    where: str
+    outcomes: list
+
+
+@dataclass
+class CheckReport:
+    input: str
+    arrays: list[CheckedArray]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for a in self.arrays for o in a.outcomes)
+
+    def first_failure(self) -> str | None:
+        for a in self.arrays:
+            for o in a.outcomes:
+                if not o.passed:
+                    return f"{a.where}: {o.message}"
+        return None
+
+
+def check_file(
+    input_path,
+    keys: Sequence[str],
+    assertions,
+    axis: AxisSpec | None = None,
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK,
+    read: ReadOptions | None = None,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """``check``: judge the assertions on every selected array, one streamed pass each.
+
+    ``axis`` gives the reduce axes (default: all for --range/--mean/--std, -1 for
+    --unit-norm, as lp's default); every kept slice must satisfy each assertion.
+    """
+    from normcli.checks import (
+        DEFAULT_TOL,
+        NormAccumulator,
+        judge_mean_std,
+        judge_range,
+        judge_unit_norm,
+    )
+
+    progress = progress or Progress()
+    checked = []
+    with open_input(input_path, read, progress) as reader, single_blas_thread():
+        for info in select_arrays(reader, keys, default_all=False):
+            check_not_empty(reader, info)
+            where = f"{reader.path}:{info.name}"
+            shape = _stream_shape(info)
+            ndim = len(shape)
+            acc = norms = None
+            axes = None
+            if assertions.needs_moments:
+                axes = resolve_axes(axis if axis is not None else ALL, ndim, where)
+                acc = Accumulator(shape, info.dtype, axes)
+            if assertions.unit_norm:
+                norms = NormAccumulator(
+                    shape, axis if axis is not None else (-1,), assertions.order, where
+                )
+            for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"check {info.name}"):
+                if acc is not None:
+                    acc.update(chunk)
+                if norms is not None:
+                    norms.update(chunk)
+            outcomes = []
+            if acc is not None:
+                m = acc.result()
+                kept = tuple(i for i in range(ndim) if i not in axes)
+                if assertions.value_range is not None:
+                    lo, hi = assertions.value_range
+                    tol = assertions.tol if assertions.tol is not None else 0.0
+                    outcomes.append(judge_range(m, kept, lo, hi, tol))
+                if assertions.mean is not None or assertions.std is not None:
+                    tol = assertions.tol if assertions.tol is not None else DEFAULT_TOL
+                    outcomes.extend(
+                        judge_mean_std(
+                            m, kept, assertions.mean, assertions.std, assertions.ddof, tol
+                        )
+                    )
+            if norms is not None:
+                tol = assertions.tol if assertions.tol is not None else DEFAULT_TOL
+                kept = tuple(i for i in range(ndim) if i not in norms.axes)
+                outcomes.append(
+                    judge_unit_norm(norms.result(), kept, norms.axes, assertions.order, tol)
+                )
+            checked.append(CheckedArray(info.name, tuple(info.shape), where, outcomes))
+    return CheckReport(str(input_path), checked)

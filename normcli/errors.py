@@ -33,3 +33,11 @@ class ParameterError(NormcliError):
 
 class CheckFailed(NormcliError):
     """An assertion made with ``normcli check`` does not hold: exit code 1."""
+
+
+class Stopped(NormcliError):
+    """Ctrl-C or SIGTERM once OUTPUT was complete (it stays): exit 130 or 143."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -566,6 +566,16 @@ class Lp(Normalizer):
         with np.errstate(invalid="ignore", over="ignore"):
             return m * s ** (1.0 / p)
 
+    def slice_norms(self, chunk: np.ndarray) -> np.ndarray:
+        """The norm of every slice of a chunk of rows, for axes without 0 (per sample):
+        shaped as the axes kept, the chunk's rows first."""
+        if self.axes_ is None:
+            self.bind(chunk.shape)
+        if self.spans_samples:
+            raise ValueError("slice_norms is per sample; fit across samples with partial_fit")
+        parts = [self.norm(self._block_state(self._state_input(b))) for b in _row_blocks(chunk)]
+        return np.concatenate(parts, axis=0)
+
     def _coefficients(self, state):
         norm = self.norm(state)
         return (None, np.where(norm == 0, 1.0, norm), None)

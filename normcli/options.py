@@ -115,5 +115,94 @@ engine_options = compose(
     ),
 )
 
+mode_option = click.option(
+    "--mode",
+    "image_mode",
+    type=click.Choice(["L", "RGB"]),
+    help="Image folders: convert every image to grey (L) or RGB while reading, for folders "
+    "that mix modes (alpha dropped; 16-bit stays 16-bit).",
+)
+max_pixels_option = click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Image folders: largest image (width x height) read; larger ones are refused as "
+    "decompression bombs. Default: Pillow's limit (89,478,485).",
+)
+image_output_options = compose(
+    click.option(
+        "--image-format",
+        type=click.Choice(["png", "tiff"]),
+        help="Image-folder OUTPUT: png (default; 8 or 16 bits) or tiff (float data kept "
+        "exactly as float32/float64; needs normcli[tiff]).",
+    ),
+    click.option(
+        "--bit-depth",
+        type=click.Choice(["8", "16"]),
+        callback=lambda ctx, param, value: int(value) if value else None,
+        help="Image-folder OUTPUT: quantize float data to 8 (PNG's default) or 16 bits over "
+        "the --range (0 1 by default).",
+    ),
+)
+
 output_options = compose(json_option, quiet_option)
-read_options = compose(key_option, chunk_size_option)
+image_read_options = compose(mode_option, max_pixels_option)
+read_options = compose(key_option, chunk_size_option, image_read_options)
+
+csv_option = click.option(
+    "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."
+)
+hist_option = click.option(
+    "--hist", is_flag=True, help="Draw a histogram of each array in the terminal (exact counts)."
+)
+bins_option = click.option(
+    "--bins",
+    type=click.IntRange(min=1, max=10_000),
+    metavar="N",
+    help="Bins of --hist and --plot, equal widths from min to max (default 40).",
+)
+plot_option = click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    type=click.Path(path_type=str),
+    help="Write a figure: histograms with and without zeros, and samples of image data "
+    "(.png, .pdf or .svg; needs matplotlib: pip install 'normcli[plot]').",
+)
+
+inspect_options = compose(hist_option, bins_option, plot_option)
+
+
+def check_output_modes(as_json: bool, as_csv: bool, hist: bool = False) -> None:
+    """--json and --csv exclude each other; --hist draws, so it does not go with --csv."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv both choose the output; use one")
+    if as_csv and hist:
+        raise click.UsageError(
+            "--hist draws in the terminal and --csv prints the statistics only; "
+            "use --json --hist for the counts"
+        )
+
+
+def make_inspect(hist, bins, plot_path, *, exclude_zeros=False, check_ranks=False, force=False):
+    """The engine's Inspect for --hist/--bins/--plot (None when none is asked), with
+    matplotlib and the plot's path checked before any work is done."""
+    from normcli.engine import Inspect
+    from normcli.histogram import DEFAULT_BINS
+
+    if bins is not None and not (hist or plot_path):
+        raise click.UsageError("--bins sets the bins of --hist and --plot; add one of them")
+    if not (hist or plot_path or check_ranks):
+        return None
+    if plot_path:
+        from normcli.plots import check_plot_path, require_matplotlib
+
+        require_matplotlib()
+        check_plot_path(plot_path, force=force)
+    return Inspect(
+        bins=bins or DEFAULT_BINS,
+        hist=hist,
+        exclude_zeros=exclude_zeros,
+        plot=bool(plot_path),
+        check_ranks=check_ranks,
+    )

@@ -8,6 +8,7 @@ the cursor or recolour the terminal.
 from __future__ import annotations
 
 import contextlib
+import csv
 import math
 import sys
 import time
@@ -20,7 +21,7 @@ from rich.text import Text
 
 from normcli.engine import Progress
 from normcli.jsonfmt import dumps
-from normcli.stats import COUNT_FIELDS, to_python
+from normcli.stats import COUNT_FIELDS, STAT_FIELDS, to_python
 from normcli.units import format_bytes
 
 #: Rows of a statistics table, in scipy.stats.describe's order, then the counts.
@@ -75,8 +76,9 @@ def fmt_number(value, count: bool = False) -> str:
 class Renderer:
     """Where results and messages go for one command invocation."""
 
-    def __init__(self, *, as_json: bool = False, quiet: bool = False):
+    def __init__(self, *, as_json: bool = False, quiet: bool = False, as_csv: bool = False):
         self.as_json = as_json
+        self.as_csv = as_csv
         self.quiet = quiet
         self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
         self.err = Console(file=sys.stderr, highlight=False, stderr=True, soft_wrap=True)
@@ -88,19 +90,31 @@ class Renderer:
             self.err.print(literal(f"Warning: {message}", style="yellow"))
 
     def note(self, message: str) -> None:
-        if not self.quiet and not self.as_json:
+        if not self.quiet and not self.as_json and not self.as_csv:
             self.err.print(literal(message, style="dim"))
 
     def json(self, document: dict) -> None:
         sys.stdout.write(dumps(document) + "\n")
         sys.stdout.flush()
 
+    def csv(self, header: Sequence[str], rows) -> None:
+        """A CSV table on stdout: one header line, then the rows."""
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        sys.stdout.flush()
+
     def print(self, renderable) -> None:
         if not self.quiet:
             self.out.print(renderable)
 
+    def line(self, text: Text) -> None:
+        """One line of results, never wrapped (greppable whatever the terminal's width)."""
+        if not self.quiet:
+            self.out.print(text, soft_wrap=True)
+
     def progress(self) -> Progress:
-        if self.quiet or self.as_json or not self.err.is_terminal:
+        if self.quiet or self.as_json or self.as_csv or not self.err.is_terminal:
             return _WarningsOnly(self)
         return RichProgress(self)
 
@@ -242,12 +256,26 @@ def describe_title(item, input_path: str) -> Text:
     return title
 
 
-def render_describe(renderer: Renderer, input_path: str, items, exclude_zeros: bool) -> None:
+def render_describe(
+    renderer: Renderer, input_path: str, items, exclude_zeros: bool, hist: bool = False
+) -> None:
+    """The statistics of each array; with ``hist``, its histogram (the view shown:
+    nonzero values with --exclude-zeros, all values otherwise)."""
+    shown = "nonzero" if exclude_zeros else "all"
     if renderer.as_json:
-        doc = {"input": input_path, "arrays": [array_document(i) for i in items]}
+        arrays = []
+        for item in items:
+            doc = array_document(item)
+            if hist and item.histograms:
+                doc["histogram"] = item.histograms[shown].document()
+            arrays.append(doc)
+        doc = {"input": input_path, "arrays": arrays}
         if exclude_zeros:
             doc["exclude_zeros"] = True
         renderer.json(doc)
+        return
+    if renderer.as_csv:
+        renderer.csv(*describe_csv(items))
         return
     for item in items:
         kept = tuple(np.shape(item.stats["mean"]))
@@ -262,7 +290,107 @@ def render_describe(renderer: Renderer, input_path: str, items, exclude_zeros: b
                     style="dim",
                 )
             )
+        if hist and item.histograms:
+            h = item.histograms[shown]
+            renderer.print("")
+            renderer.print(
+                histogram_table([("nonzero" if exclude_zeros else "value", h)], renderer)
+            )
+            renderer.line(histogram_caption([("", h)]))
         renderer.print("")
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(n) for n in shape) if shape else "scalar"
+
+
+def _csv_number(value, count: bool) -> object:
+    if count:
+        return int(value)
+    return repr(float(value))
+
+
+#: Columns of ``describe --csv`` after name, shape, dtype, axis and slice.
+CSV_STATS = STAT_FIELDS
+
+
+def describe_csv(items) -> tuple[list[str], list[list]]:
+    """``describe --csv``: one row per array, or per kept slice with --axis."""
+    header = ["name", "shape", "dtype", "axis", "slice", *CSV_STATS]
+    rows = []
+    for item in items:
+        axis = "all" if item.axes is None else ",".join(map(str, item.axes))
+        kept = tuple(np.shape(item.stats["mean"]))
+        for index in np.ndindex(*kept) if kept else [()]:
+            cells = [item.name, _shape_text(item.shape), str(item.dtype), axis]
+            cells.append(",".join(map(str, index)))
+            for key in CSV_STATS:
+                value = np.asarray(item.stats[key])[index] if kept else item.stats[key]
+                cells.append(_csv_number(value, key in COUNT_FIELDS))
+            rows.append(cells)
+    return header, rows
+
+
+# -- histograms --------------------------------------------------------------------------
+
+#: Eighths of a block, for bars drawn to 1/8 of a character.
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(count: int, peak: int, width: int) -> str:
+    """A horizontal bar of ``count / peak`` of ``width`` characters; a nonzero count is
+    never drawn as nothing."""
+    if count <= 0 or peak <= 0:
+        return ""
+    eighths = round(count / peak * width * 8)
+    full, part = divmod(max(eighths, 1), 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def _edge(value: float) -> str:
+    v = float(value)
+    return "0" if v == 0 else f"{v:.4g}"
+
+
+def histogram_table(columns, renderer: Renderer) -> Table:
+    """Histograms side by side, one row per bin: the bin's left edge, its exact count,
+    and a bar scaled to the histogram's largest bin. All must have the same bins."""
+    table = Table(show_edge=False, pad_edge=False)
+    edges_w = [max(len(label) + 2, *(len(_edge(e)) for e in h.edges[:-1])) for label, h in columns]
+    counts_w = [max(5, len(f"{int(h.counts.max()):,}")) for _, h in columns]
+    fixed = sum(e + c for e, c in zip(edges_w, counts_w, strict=True)) + 8 * len(columns)
+    width = max(8, (renderer.out.width - fixed) // len(columns))
+    for label, _ in columns:
+        table.add_column(literal(f"{label} ≥"), justify="right", no_wrap=True)
+        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column("", justify="left", no_wrap=True)
+    bins = columns[0][1].bins
+    peaks = [int(h.counts.max()) for _, h in columns]
+    for i in range(bins):
+        cells = []
+        for (_, h), peak, color in zip(columns, peaks, ("cyan", "yellow"), strict=False):
+            count = int(h.counts[i])
+            cells += [_edge(h.edges[i]), f"{count:,}", Text(bar(count, peak, width), style=color)]
+        table.add_row(*cells)
+    return table
+
+
+def histogram_caption(columns) -> Text:
+    """One line under a histogram: bins, the range of each, what was left out."""
+    parts = []
+    for label, h in columns:
+        what = f"{label} " if label else ""
+        parts.append(f"{what}[{_edge(h.edges[0])}, {_edge(h.edges[-1])}]")
+    h0 = columns[0][1]
+    text = f"  {h0.bins} bins over " + ", ".join(parts)
+    if any(h.zeros_excluded for _, h in columns):
+        text += "; zeros left out" + (
+            " (where the input is zero, before and after)" if len(columns) > 1 else ""
+        )
+    nonfinite = sum(h.nonfinite for _, h in columns)
+    if nonfinite:
+        text += f"; {nonfinite:,} NaN or infinite values not counted"
+    return literal(text, style="dim")
 
 
 def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
@@ -282,6 +410,10 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
                 ],
             }
         )
+        return
+    if renderer.as_csv:
+        rows = [[a.name, _shape_text(a.shape), str(a.dtype), a.nbytes] for a in infos]
+        renderer.csv(["name", "shape", "dtype", "bytes"], rows)
         return
     table = Table(show_edge=False, pad_edge=False)
     for col, justify in (
@@ -309,7 +441,19 @@ def _params_summary(params: dict) -> str:
     return " ".join(parts)
 
 
-def normalize_document(report) -> dict:
+def _inspected(a, inspect) -> dict:
+    """The JSON of --hist and --check-ranks for one normalized array."""
+    out = {}
+    if inspect is not None and inspect.hist and a.histograms:
+        out["histogram"] = {
+            side: a.histograms[side][inspect.shown].document() for side in ("before", "after")
+        }
+    if a.ranks is not None:
+        out["rank_check"] = a.ranks.document()
+    return out
+
+
+def normalize_document(report, inspect=None) -> dict:
     doc = {
         "input": report.input,
         "output": report.output,
@@ -324,6 +468,7 @@ def normalize_document(report) -> dict:
                 "params": a.params,
                 "before": to_python(a.before),
                 "after": to_python(a.after),
+                **_inspected(a, inspect),
             }
             for a in report.arrays
         ],
@@ -336,9 +481,11 @@ def normalize_document(report) -> dict:
     return doc
 
 
-def render_normalize(renderer: Renderer, report) -> None:
+def render_normalize(renderer: Renderer, report, inspect=None) -> None:
+    """Before/after statistics of each array; with --hist their histograms side by side,
+    with --check-ranks whether the order within each sample survived."""
     if renderer.as_json:
-        renderer.json(normalize_document(report))
+        renderer.json(normalize_document(report, inspect))
         return
     for a in report.arrays:
         title = Text()
@@ -352,6 +499,13 @@ def render_normalize(renderer: Renderer, report) -> None:
             title.append(f"  {summary}", style="dim")
         renderer.print(title)
         renderer.print(stats_table([("before", a.before), ("after", a.after)], ()))
+        if inspect is not None and inspect.hist and a.histograms:
+            columns = [(side, a.histograms[side][inspect.shown]) for side in ("before", "after")]
+            renderer.print("")
+            renderer.print(histogram_table(columns, renderer))
+            renderer.line(histogram_caption(columns))
+        if a.ranks is not None:
+            renderer.line(rank_line(a.ranks))
         renderer.print("")
     if report.passed:
         renderer.print(literal(f"copied unchanged: {', '.join(report.passed)}", style="dim"))
@@ -403,3 +557,51 @@ def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, sav
         renderer.print(table)
     if saved:
         renderer.note(f"saved parameters to {printable(saved)}")
+
+
+def rank_line(ranks) -> Text:
+    if ranks.changed == 0:
+        return literal(
+            f"rank check: order kept within each of the {ranks.samples:,} samples",
+            style="green",
+        )
+    return literal(
+        f"rank check: order changed within {ranks.changed:,} of {ranks.samples:,} samples "
+        f"({ranks.fraction:.1%}), first sample {ranks.first_changed}",
+        style="bold red",
+    )
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def check_document(report) -> dict:
+    return {
+        "input": report.input,
+        "passed": report.passed,
+        "arrays": [
+            {
+                "name": a.name,
+                "shape": list(a.shape),
+                "passed": all(o.passed for o in a.outcomes),
+                "checks": [o.document() for o in a.outcomes],
+            }
+            for a in report.arrays
+        ],
+    }
+
+
+def render_check(renderer: Renderer, report) -> None:
+    """``check``: one line ``ok ...`` per assertion that holds (stdout); when one fails,
+    nothing here (the caller reports the failure as one ``Error:`` line)."""
+    if renderer.as_json:
+        renderer.json(check_document(report))
+        return
+    if not report.passed:
+        return
+    for a in report.arrays:
+        for o in a.outcomes:
+            line = Text()
+            line.append("ok", style="bold green")
+            line.append(f"  {printable(a.where)}: {printable(o.message)}")
+            renderer.line(line)

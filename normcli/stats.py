@@ -243,13 +243,14 @@ def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.nd
     has to be near the data for the powers to keep their digits.
     """
     size = xb.size
-    c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
-        range(0, size, _CENTRE_STRIDE)
-    )
     d = work[0, :size]
     d2 = work[1, :size]
-    np.subtract(xb, c0, out=d, dtype=np.float64)
-    s1 = float(d.sum())
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: handled just below
+        c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
+            range(0, size, _CENTRE_STRIDE)
+        )
+        np.subtract(xb, c0, out=d, dtype=np.float64)
+        s1 = float(d.sum())
     if xb.dtype.kind == "f" and not math.isfinite(s1):
         return _flat_block_nonfinite(xb, shift)
     np.multiply(d, d, out=d2)
@@ -269,7 +270,9 @@ def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> FlatStats:
     n_nan = int(nan_mask.sum())
     if values.size == 0:
         return (*_EMPTY_FLAT[:7], n_nan, 0, 0)
-    if np.isfinite(values.sum()):
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN: fine here
+        total = values.sum()
+    if np.isfinite(total):
         work, zero_mask = np.empty((2, values.size)), np.empty(values.size, dtype=bool)
         stats = _flat_block(values, shift, work, zero_mask)
     else:

@@ -278,18 +278,18 @@ def test_ctrl_c_while_workers_write_leaves_the_previous_store(
     from normcli.engine import ApplyStep
 
     calls = {"n": 0}
-    original = ApplyStep.absorb
+    original = ApplyStep.absorb_before
 
-    def interrupted(self, states):
+    def interrupted(self, state, check):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return original(self, states)
+        return original(self, state, check)
 
     out = tmp_path / "o.zarr"
     group = zarr.open_group(str(out), mode="w")
     group.create_array("old", shape=(3,), dtype="i4")[...] = [1, 2, 3]
-    monkeypatch.setattr(ApplyStep, "absorb", interrupted)
+    monkeypatch.setattr(ApplyStep, "absorb_before", interrupted)
     r = invoke(
         "normalize", data["inputs"]["npy"], out, "-m", "zscore", "--chunk-size", "256B",
         "--force", "--engine", "dask", "--scheduler", cluster.scheduler_address,
@@ -352,3 +352,33 @@ def test_library_describe_with_a_runner(cluster, data):
             infos = [reader.info("images")]
             got = describe_arrays(reader, infos, progress=Progress(), runner=runner)
     assert_matches_scipy(got[0].stats, scipy_describe(data["images"]))
+
+
+def test_hist_and_ranks_and_image_folder_output_on_dask(tmp_path, invoke, cluster, data):
+    """--hist and --check-ranks see each chunk beside its output, an image folder
+    quantizes what it stores: with the dask engine the blocks come back and the same
+    steps run here, so the report and the files are the local engine's."""
+    sched = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    src = data["inputs"]["zarr"]
+    docs = []
+    for extra in ([], sched):
+        out = tmp_path / f"o{len(docs)}.zarr"
+        args = ["normalize", src, out, "-k", "images", "-m", "lp", "--axis", "1"]
+        result = invoke(*args, "--hist", "--check-ranks", "--json", "--chunk-size", "1KiB", *extra)
+        assert result.exit_code == 0, result.stderr
+        doc = json.loads(result.stdout)
+        doc.pop("output")
+        docs.append(doc)
+    assert docs[1] == docs[0]
+    np.testing.assert_array_equal(
+        store(tmp_path / "o1.zarr", "images"), store(tmp_path / "o0.zarr", "images")
+    )
+    folders = []
+    for extra in ([], sched):
+        out = tmp_path / f"img{len(folders)}"
+        args = ["normalize", src, f"{out}/", "-k", "images", "-m", "per-image", "-q"]
+        result = invoke(*args, "--chunk-size", "1KiB", *extra)
+        assert result.exit_code == 0, result.stderr
+        with open_reader(out) as r:
+            folders.append(r.read("images"))
+    np.testing.assert_array_equal(folders[1], folders[0])

@@ -1,21 +1,25 @@
 """Formats: one module each, chosen by the path.
 
 ``open_reader(path)`` and ``open_writer(path)`` pick the module from the file's
-extension (a ``.zarr`` store is a directory); every reader and writer follows the
-small protocols in :mod:`normcli.io.base`.
+extension, or from the path being a directory (an image folder; a ``.zarr`` store is a
+directory too); every reader and writer follows the small protocols in
+:mod:`normcli.io.base`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from normcli.errors import InputError, OutputError
+from normcli.errors import InputError, OutputError, ParameterError
 from normcli.io.base import ArrayInfo, ArraySink, Reader, Writer, rows_per_chunk
 
 __all__ = [
+    "ONE_ARRAY_FORMATS",
     "ArrayInfo",
     "ArraySink",
+    "ReadOptions",
     "Reader",
     "Writer",
     "input_format",
@@ -26,10 +30,28 @@ __all__ = [
 ]
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+#: Output formats that hold one array, and what to say about the others.
+ONE_ARRAY_FORMATS = {
+    "npy": "a .npy OUTPUT holds one array",
+    "images": "an image-folder OUTPUT holds one array of images (class subfolders come "
+    "from the file names)",
+}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options of the readers that take any (image folders: --mode, --max-pixels)."""
+
+    mode: str | None = None
+    max_pixels: int | None = None
 
 
 def input_format(path: Path) -> str:
-    """The format name for an input path: npy, npz, hdf5 or zarr."""
+    """The format name for an input path: npy, npz, hdf5, idx, zarr, or images (a directory)."""
+    if path.name.lower().endswith(".zarr"):
+        return "zarr"
+    if path.is_dir():
+        return "images"
     name = path.name.lower()
     if name.endswith(".npy"):
         return "npy"
@@ -37,15 +59,29 @@ def input_format(path: Path) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
-    if name.endswith(".zarr"):
-        return "zarr"
+    from normcli.io.idx import is_idx_name
+
+    if is_idx_name(name):
+        return "idx"
     raise InputError(
         f"{path}: unknown format {path.suffix or '(no extension)'!s}; normcli reads .npy, "
-        ".npz, .h5/.hdf5 files and .zarr stores"
+        ".npz, .h5/.hdf5 and IDX (-ubyte, -ubyte.gz) files, .zarr stores and folders of images"
     )
 
 
-def output_format(path: Path) -> str:
+def is_folder_target(path: str | os.PathLike) -> bool:
+    """OUTPUT is an image folder: an existing directory, or a path ending in '/'."""
+    text = os.fspath(path)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """The format name for an OUTPUT path (pass the path as typed: a final '/' counts)."""
+    if Path(path).name.lower().endswith(".zarr"):
+        return "zarr"  # a directory store, not a folder of images
+    if is_folder_target(path):
+        return "images"
+    path = Path(path)
     name = path.name.lower()
     if name.endswith(".npy"):
         return "npy"
@@ -53,26 +89,34 @@ def output_format(path: Path) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
-    if name.endswith(".zarr"):
-        return "zarr"
     raise OutputError(
         f"{path}: unknown output format {path.suffix or '(no extension)'!s}; write .npy, "
-        ".npz, .h5/.hdf5 or .zarr"
+        ".npz, .h5/.hdf5 or .zarr, or end OUTPUT with / to write a folder of images"
     )
 
 
-def open_reader(path: str | os.PathLike) -> Reader:
+def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> Reader:
     """Open ``path`` for reading with the reader its format needs."""
     path = Path(path)
+    options = options or ReadOptions()
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path} does not exist; check the path")
-    if path.name.lower().endswith(".zarr"):
+    fmt = input_format(path)
+    if fmt != "images" and (options.mode is not None or options.max_pixels is not None):
+        flag = "--mode" if options.mode is not None else "--max-pixels"
+        raise ParameterError(f"{flag} applies to folders of images; {path} is not one")
+    if fmt == "images":
+        from normcli.io.images import ImageFolderReader
+
+        return ImageFolderReader(path, mode=options.mode, max_pixels=options.max_pixels)
+    if fmt == "zarr":
         from normcli.io.zarr import ZarrReader
 
         return ZarrReader(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give a .npy, .npz or .h5 file")
-    fmt = input_format(path)
+    if fmt == "idx":
+        from normcli.io.idx import IdxReader
+
+        return IdxReader(path)
     if fmt == "npy":
         from normcli.io.npy import NpyReader
 
@@ -86,10 +130,20 @@ def open_reader(path: str | os.PathLike) -> Reader:
     return Hdf5Reader(path)
 
 
-def open_writer(path: str | os.PathLike, *, compression: str | None = None) -> Writer:
-    """A writer for ``path`` (its format from the extension), writing to a temp file."""
-    path = Path(path)
+def open_writer(
+    path: str | os.PathLike, *, compression: str | None = None, image_output=None
+) -> Writer:
+    """A writer for ``path`` (its format from the extension), writing to a temp file.
+
+    ``image_output`` (an :class:`normcli.io.images.ImageOutput`) says how an image
+    folder is written.
+    """
     fmt = output_format(path)
+    path = Path(path)
+    if fmt == "images":
+        from normcli.io.images import ImageFolderWriter
+
+        return ImageFolderWriter(path, compression=compression, options=image_output)
     if fmt == "zarr":
         from normcli.io.zarr import ZarrWriter
 

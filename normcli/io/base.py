@@ -4,6 +4,11 @@ A :class:`Reader` lists its arrays (name, shape, dtype) without reading data and
 yields each array as chunks of whole rows along axis 0. A :class:`Writer` receives
 arrays chunk by chunk and becomes visible at its target path only on
 :meth:`Writer.commit` (everything is written to a temporary path beside it first).
+
+Besides numeric arrays a dataset may carry short lists of text that are never
+normalized, only carried through: an image folder's ``class_names`` and ``filenames``.
+A reader lists them with :meth:`Reader.texts`, a writer stores them with
+:meth:`Writer.add_texts` (``.npz`` as a unicode array, HDF5 as UTF-8 strings).
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class ArrayInfo:
     @property
     def row_bytes(self) -> int:
         return math.prod(self.shape[1:]) * self.dtype.itemsize
+
+
+def text_info(name: str, values: list[str]) -> ArrayInfo:
+    """How a list of text looks as the array ``.npz`` stores it (for ``ls``)."""
+    dtype = np.array(values, dtype=str).dtype if values else np.dtype("<U1")
+    return ArrayInfo(name, (len(values),), dtype)
 
 
 def rows_per_chunk(info: ArrayInfo, chunk_bytes: int, itemsize: int | None = None) -> int:
@@ -104,11 +115,17 @@ class Reader:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        #: Messages for stderr about what opening found (e.g. files skipped).
+        self.notes: list[str] = []
 
     # The protocol ------------------------------------------------------------------
 
     def arrays(self) -> list[ArrayInfo]:
         raise NotImplementedError
+
+    def texts(self) -> dict[str, list[str]]:
+        """Lists of text carried with the arrays (class names, file names), by name."""
+        return {}
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
         """Yield the array ``name`` as consecutive chunks of at most ``rows`` rows.
@@ -174,7 +191,13 @@ class ArraySink:
         self.name = name
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        #: The dtype the values are stored as (an image folder quantizes floats).
+        self.stored_dtype = self.dtype
         self.rows_written = 0
+
+    def encode(self, chunk: np.ndarray) -> np.ndarray:
+        """The chunk as it will be stored (checked and converted); ``write`` accepts it."""
+        return chunk
 
     def write(self, chunk: np.ndarray) -> None:
         raise NotImplementedError
@@ -221,6 +244,10 @@ class Writer:
         ``rows`` rows of a new array at any position, from any process that can reach
         the temporary output; None when the format can only be written in order."""
         return None
+
+    def add_texts(self, name: str, values: list[str]) -> bool:
+        """Store a list of text; False when the format has no place for it."""
+        return False
 
     def commit(self) -> None:
         """Finish the file and move it into place."""
@@ -278,6 +305,17 @@ def replace_into_place(tmp: Path, target: Path) -> None:
 
 def os_error_message(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def create_error(target: Path, exc: OSError, what: str = "files") -> OutputError:
+    """An OSError while creating the temporary output beside ``target``, as one line."""
+    if isinstance(exc, FileNotFoundError):
+        return OutputError(f"cannot write {target}: its directory {target.parent} does not exist")
+    if isinstance(exc, PermissionError):
+        return OutputError(
+            f"cannot write {target}: no permission to create {what} in {target.parent}"
+        )
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}")
 
 
 def input_os_error(path: Path, exc: OSError) -> InputError:

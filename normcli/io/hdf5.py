@@ -22,6 +22,7 @@ from normcli.io.base import (
     Writer,
     aligned_rows,
     check_dtype,
+    create_error,
     input_os_error,
     os_error_message,
     remove_quietly,
@@ -72,6 +73,7 @@ class Hdf5Reader(Reader):
 
     def _scan(self) -> list[ArrayInfo]:
         infos: list[ArrayInfo] = []
+        self._text_names: list[str] = []
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
@@ -80,6 +82,10 @@ class Hdf5Reader(Reader):
                     dtype = obj.dtype
                 except Exception:
                     raise InputError(f"{where} has a dtype h5py cannot read") from None
+                string = h5py.check_string_dtype(dtype)
+                if string is not None and string.encoding == "utf-8" and obj.ndim == 1:
+                    self._text_names.append(name)  # class or file names, carried through
+                    return
                 check_dtype(dtype, where)
                 extra = {"chunks": obj.chunks, "compression": obj.compression}
                 infos.append(
@@ -98,6 +104,18 @@ class Hdf5Reader(Reader):
 
     def arrays(self) -> list[ArrayInfo]:
         return list(self._infos)
+
+    def texts(self) -> dict[str, list[str]]:
+        out = {}
+        for name in self._text_names:
+            try:
+                out[name] = [str(v) for v in self._file[name].asstr()[()]]
+            except (OSError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+                raise InputError(
+                    f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
+                    "corrupt"
+                ) from None
+        return out
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
         info = self.info(name)
@@ -185,14 +203,8 @@ class Hdf5Writer(Writer):
             raise OutputError(f"{self.path}: HDF5 output supports --compression gzip, lzf or none")
         try:
             self._file = h5py.File(self.tmp, "x", locking=False)
-        except FileNotFoundError:
-            raise OutputError(
-                f"cannot write {self.path}: its directory {self.path.parent} does not exist"
-            ) from None
-        except PermissionError:
-            raise OutputError(
-                f"cannot write {self.path}: no permission to create files in {self.path.parent}"
-            ) from None
+        except (FileNotFoundError, PermissionError) as exc:
+            raise create_error(self.path, exc) from None
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
 
@@ -214,6 +226,15 @@ class Hdf5Writer(Writer):
                 f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
             ) from None
         return _DatasetSink(ds, name, shape, dtype, str(self.path))
+
+    def add_texts(self, name: str, values: list[str]) -> bool:
+        try:
+            self._file.create_dataset(name, data=list(values), dtype=h5py.string_dtype())
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise OutputError(
+                f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
+            ) from None
+        return True
 
     def set_attr(self, name: str, key: str, value) -> None:
         self._file[name].attrs[key] = value

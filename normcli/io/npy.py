@@ -27,6 +27,7 @@ from normcli.io.base import (
     Reader,
     Writer,
     check_dtype,
+    create_error,
     input_os_error,
     os_error_message,
     remove_quietly,
@@ -52,8 +53,11 @@ class NpyHeader:
         return math.prod(self.shape) * self.dtype.itemsize
 
 
-def read_header(stream: BinaryIO, where: str) -> NpyHeader:
-    """Parse the header at the stream's position; ``where`` names the file in errors."""
+def read_header(stream: BinaryIO, where: str, *, allow_text: bool = False) -> NpyHeader:
+    """Parse the header at the stream's position; ``where`` names the file in errors.
+
+    ``allow_text`` lets a 1-d unicode array through (an ``.npz``'s class or file names).
+    """
     bad = f"{where} is not a valid .npy file"
     magic = stream.read(8)
     if len(magic) < 8 or magic[:6] != MAGIC:
@@ -105,8 +109,14 @@ def read_header(stream: BinaryIO, where: str) -> NpyHeader:
             raise InputError(f"{bad} (unknown structured dtype)") from None
     else:
         raise InputError(f"{bad} (unknown dtype description)")
-    check_dtype(dtype, where)
+    if not (allow_text and is_text(dtype, shape)):
+        check_dtype(dtype, where)
     return NpyHeader(shape, dtype, header["fortran_order"], prefix + header_len)
+
+
+def is_text(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
+    """A list of text carried through (class names, file names): 1-d unicode."""
+    return dtype.kind == "U" and dtype.names is None and len(shape) == 1
 
 
 def native(chunk: np.ndarray) -> np.ndarray:
@@ -321,13 +331,5 @@ def open_exclusive(tmp: Path, target: Path) -> BinaryIO:
     """Create ``tmp`` for writing (it must not exist), naming ``target`` in errors."""
     try:
         return open(tmp, "xb")
-    except FileNotFoundError:
-        raise OutputError(
-            f"cannot write {target}: its directory {target.parent} does not exist"
-        ) from None
-    except PermissionError:
-        raise OutputError(
-            f"cannot write {target}: no permission to create files in {target.parent}"
-        ) from None
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {os_error_message(exc)}") from None
+        raise create_error(target, exc) from None

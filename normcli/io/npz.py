@@ -30,6 +30,7 @@ from normcli.io.base import (
 )
 from normcli.io.npy import (
     NpyHeader,
+    is_text,
     native,
     open_exclusive,
     read_header,
@@ -78,6 +79,7 @@ class NpzReader(Reader):
 
     def _scan(self) -> dict[str, tuple[zipfile.ZipInfo, NpyHeader]]:
         members: dict[str, tuple[zipfile.ZipInfo, NpyHeader]] = {}
+        self._text_members: dict[str, tuple[zipfile.ZipInfo, NpyHeader]] = {}
         for zinfo in self._zip.infolist():
             if zinfo.is_dir() or not zinfo.filename.endswith(".npy"):
                 continue
@@ -107,7 +109,7 @@ class NpzReader(Reader):
                 )
             try:
                 with self._zip.open(zinfo) as stream:
-                    header = read_header(stream, where)
+                    header = read_header(stream, where, allow_text=True)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise InputError(f"{where} is corrupt ({exc}); the archive is damaged") from None
             except OSError as exc:
@@ -117,8 +119,24 @@ class NpzReader(Reader):
                     f"{where} declares {header.data_bytes} bytes of array data but the archive "
                     f"holds {max(0, zinfo.file_size - header.offset)}; the archive is corrupt"
                 )
-            members[zinfo.filename[: -len(".npy")]] = (zinfo, header)
+            target = self._text_members if is_text(header.dtype, header.shape) else members
+            target[zinfo.filename[: -len(".npy")]] = (zinfo, header)
         return members
+
+    def texts(self) -> dict[str, list[str]]:
+        out = {}
+        for name, (zinfo, header) in self._text_members.items():
+            where = f"{self.path}:{zinfo.filename}"
+            try:
+                with self._zip.open(zinfo) as stream:
+                    stream.read(header.offset)
+                    raw = stream.read()
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise InputError(f"{where} is corrupt ({exc}); the archive is damaged") from None
+            order = "F" if header.fortran else "C"
+            values = np.frombuffer(raw, dtype=header.dtype).reshape(header.shape, order=order)
+            out[name] = [str(v) for v in values]
+        return out
 
     def arrays(self) -> list[ArrayInfo]:
         return [
@@ -236,6 +254,12 @@ class NpzWriter(Writer):
         )
         self._names: set[str] = set()
         self._stream = None
+
+    def add_texts(self, name: str, values: list[str]) -> bool:
+        arr = np.array(values, dtype=str) if values else np.array([], dtype="<U1")
+        with self.add(name, arr.shape, arr.dtype) as sink:
+            sink.write(arr)
+        return True
 
     def add(self, name, shape, dtype) -> ArraySink:
         if name in self._names:
