@@ -104,7 +104,13 @@ class Hdf5Reader(Reader):
     def __init__(self, path: Path, *, allow_external: bool = False):
         super().__init__(path)
         self.allow_external = allow_external
-        self._external_storage: set[str] = set()  # datasets whose data are in other files
+        self._dapl = None
+        if allow_external:
+            # external raw storage is found beside the file, not in the working directory
+            # (HDF5's default). Every dataset is opened with this, also while scanning:
+            # HDF5 refuses a second handle on an open dataset with another prefix.
+            self._dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            self._dapl.set_efile_prefix(b"${ORIGIN}")
         self._file = _open(self.path)
         try:
             self._infos = self._scan()
@@ -115,12 +121,14 @@ class Hdf5Reader(Reader):
     def _scan(self) -> list[ArrayInfo]:
         infos: list[ArrayInfo] = []
         self._text_names: list[str] = []
-        groups: list[tuple[str, h5py.Group]] = [("", self._file)]
+        groups: list[str] = [""]
 
-        def visit(name, obj):
-            if isinstance(obj, h5py.Group):
-                groups.append((name, obj))
-            if isinstance(obj, h5py.Dataset):
+        def visit(name):
+            kind = h5py.h5o.get_info(self._file.id, name.encode()).type
+            if kind == h5py.h5o.TYPE_GROUP:
+                groups.append(name)
+            if kind == h5py.h5o.TYPE_DATASET:
+                obj = self._dataset(name)
                 where = f"{self.path}:{name}"
                 try:
                     dtype = obj.dtype
@@ -144,9 +152,10 @@ class Hdf5Reader(Reader):
                 )
 
         try:
-            self._file.visititems(visit)
-            # visititems does not follow external links: look for them in every group
-            for group_name, group in list(groups):
+            self._file.visit(visit)
+            # visit does not follow external links: look for them in every group
+            for group_name in list(groups):
+                group = self._file[group_name] if group_name else self._file
                 for key in group:
                     link = group.get(key, getlink=True)
                     if isinstance(link, h5py.ExternalLink):
@@ -168,16 +177,22 @@ class Hdf5Reader(Reader):
                 f"normcli reads only INPUT unless told otherwise: {ALLOW_EXTERNAL}"
             )
         try:
-            obj = self._file[name]
+            kind = h5py.h5o.get_info(self._file.id, name.encode()).type
         except (KeyError, OSError) as exc:
             raise InputError(
                 f"{where} is an external link to {link.filename}:{link.path}, which cannot be "
                 f"opened ({_first_line(str(exc))}); check that file"
             ) from None
-        if isinstance(obj, h5py.Dataset):
-            visit(name, obj)
+        if kind == h5py.h5o.TYPE_GROUP:
+            self._file[name].visit(lambda sub: visit(f"{name}/{sub}"))
         else:
-            obj.visititems(lambda sub, o: visit(f"{name}/{sub}", o))
+            visit(name)
+
+    def _dataset(self, name: str):
+        """The dataset ``name``, opened as every handle on it here is (see __init__)."""
+        if self._dapl is None:
+            return self._file[name]
+        return h5py.Dataset(h5py.h5d.open(self._file.id, name.encode(), dapl=self._dapl))
 
     def _check_storage(self, ds, name: str) -> None:
         """Refuse, before any data are read, what would read other files, needs a filter
@@ -211,7 +226,6 @@ class Hdf5Reader(Reader):
                     f"external storage); normcli reads only INPUT unless told otherwise: "
                     f"{ALLOW_EXTERNAL}"
                 )
-            self._external_storage.add(name)
             return
         for i in range(dcpl.get_nfilters()):
             code, _, _, fname = dcpl.get_filter(i)
@@ -244,20 +258,11 @@ class Hdf5Reader(Reader):
     def arrays(self) -> list[ArrayInfo]:
         return list(self._infos)
 
-    def _dataset(self, name: str):
-        """The dataset ``name``; external raw storage (allowed) is found beside the file,
-        not in the working directory (HDF5's default)."""
-        if name not in self._external_storage:
-            return self._file[name]
-        dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-        dapl.set_efile_prefix(b"${ORIGIN}")
-        return h5py.Dataset(h5py.h5d.open(self._file.id, f"/{name}".encode(), dapl=dapl))
-
     def texts(self) -> dict[str, list[str]]:
         out = {}
         for name in self._text_names:
             try:
-                out[name] = [str(v) for v in self._file[name].asstr()[()]]
+                out[name] = [str(v) for v in self._dataset(name).asstr()[()]]
             except (OSError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
                 raise InputError(
                     f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
