@@ -254,7 +254,7 @@ def test_zip_bomb_is_refused_before_any_data_is_read(refused, no_output_opened, 
 @pytest.mark.parametrize(("shape", "needle"), [("(9000,)", "72000"), ("(10,)", "80 bytes")])
 @pytest.mark.parametrize("command", ALL)
 def test_npz_member_whose_npy_header_disagrees_with_the_zip_is_refused(
-    refused, tmp_path, command, shape, needle
+    refused, no_output_opened, tmp_path, command, shape, needle
 ):
     data = npy_bytes(np.zeros(1000)).replace(b"(1000,)", shape.encode().ljust(7))
     path = npz_of(tmp_path / "liar.npz", {"x.npy": data}, zipfile.ZIP_DEFLATED)
@@ -275,7 +275,7 @@ def _overlapping(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ALL)
-def test_npz_members_sharing_bytes_are_refused(refused, tmp_path, command):
+def test_npz_members_sharing_bytes_are_refused(refused, no_output_opened, tmp_path, command):
     path = _overlapping(tmp_path / "twins.npz")
     with zipfile.ZipFile(path) as z:
         assert [i.header_offset for i in z.infolist()] == [0, 0]
@@ -512,7 +512,9 @@ def _needs_plugin(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ALL)
-def test_hdf5_filter_that_needs_a_plugin_is_named_before_reading(refused, tmp_path, command):
+def test_hdf5_filter_that_needs_a_plugin_is_named_before_reading(
+    refused, no_output_opened, tmp_path, command
+):
     path = _needs_plugin(tmp_path / "lz4.h5")
     assert not h5py.h5z.filter_avail(32004)
     with h5py.File(path, "r") as f, pytest.raises(OSError):  # h5py fails mid-read
@@ -559,7 +561,7 @@ def test_hdf5_absurd_declared_shape_is_refused_without_streaming_fill_values(ref
 @pytest.mark.parametrize("layout", ["chunked, half written", "contiguous, never written"])
 @pytest.mark.parametrize("command", ALL)
 def test_hdf5_data_never_written_is_refused_not_read_as_fill_values(
-    refused, tmp_path, command, layout
+    refused, no_output_opened, tmp_path, command, layout
 ):
     path = tmp_path / "partial.h5"
     with h5py.File(path, "w") as f:
