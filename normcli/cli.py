@@ -17,6 +17,7 @@ import click
 from normcli import __version__
 from normcli.errors import NormcliError, ParameterError
 from normcli.options import (
+    allow_external_option,
     axis_option,
     check_output_modes,
     compose,
@@ -100,13 +101,15 @@ def cli():
 
 def _read_options(image_mode, max_pixels):
     from normcli.io import ReadOptions
+    from normcli.options import allow_external
 
-    return ReadOptions(mode=image_mode, max_pixels=max_pixels)
+    return ReadOptions(mode=image_mode, max_pixels=max_pixels, allow_external=allow_external())
 
 
 @cli.command("ls")
 @input_argument
 @image_read_options
+@allow_external_option
 @output_options
 @csv_option
 def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):

@@ -124,8 +124,8 @@ class RowSource:
     """The rows of one array of a file, for dask.array.from_array: whoever computes a
     block opens the file and reads its rows (the object is a path and a name)."""
 
-    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.name = path, name
+    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype, options=None):
+        self.path, self.name, self.options = path, name, options
         self.shape = tuple(shape) if shape else (1,)  # a 0-d array streams as one row
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
@@ -133,7 +133,7 @@ class RowSource:
     def __getitem__(self, index) -> np.ndarray:
         index = index if isinstance(index, tuple) else (index,)
         start, stop, _ = index[0].indices(self.shape[0])
-        with open_reader(self.path) as reader:
+        with open_reader(self.path, self.options) as reader:
             block = _as_stream_shape(reader.read_rows(self.name, start, stop))
         rest = index[1:]
         if all(r == slice(None) for r in rest):
@@ -198,7 +198,7 @@ class DaskRunner(Runner):
         rows_total = info.shape[0] if info.shape else 1
         step = reader.chunk_rows(info.name, rows_per_chunk(info, chunk_bytes)) if info.shape else 1
         path = str(Path(reader.path).resolve())
-        source = RowSource(path, info.name, info.shape, info.dtype)
+        source = RowSource(path, info.name, info.shape, info.dtype, reader.options)
         stat = os.stat(path)
         token = dask.base.tokenize(path, info.name, stat.st_mtime_ns, stat.st_size, step)
         x = da.from_array(

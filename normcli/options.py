@@ -145,9 +145,29 @@ image_output_options = compose(
     ),
 )
 
+
+def _remember_allow_external(ctx, param, value):
+    ctx.meta["normcli.allow_external"] = bool(value)
+
+
+allow_external_option = click.option(
+    "--allow-external",
+    is_flag=True,
+    expose_value=False,  # read by the command through allow_external()
+    callback=_remember_allow_external,
+    help="HDF5: follow external links, external storage and virtual datasets, which read "
+    "other files (refused by default).",
+)
+
+
+def allow_external() -> bool:
+    """Whether --allow-external was given to the running command."""
+    return bool(click.get_current_context().meta.get("normcli.allow_external", False))
+
+
 output_options = compose(json_option, quiet_option)
 image_read_options = compose(mode_option, max_pixels_option)
-read_options = compose(key_option, chunk_size_option, image_read_options)
+read_options = compose(key_option, chunk_size_option, image_read_options, allow_external_option)
 
 csv_option = click.option(
     "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."

@@ -235,8 +235,13 @@ FlatStats = tuple
 _EMPTY_FLAT: FlatStats = (0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan, 0, 0, 0)
 
 
-def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.ndarray) -> FlatStats:
+def _flat_block(
+    xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.ndarray, *, finite: bool = False
+) -> FlatStats | None:
     """Figures of a 1-D block (fast path: dot products over reused float64 buffers).
+
+    ``finite`` says the values are known finite: if their centred sum still overflows
+    (values near the float64 limit), None is returned rather than recursing.
 
     The block is centred on the mean of a strided subsample; the residual of that
     centre (``s1 / n``) is folded back exactly by :func:`_central`, so the centre only
@@ -252,7 +257,7 @@ def _flat_block(xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.nd
         np.subtract(xb, c0, out=d, dtype=np.float64)
         s1 = float(d.sum())
     if xb.dtype.kind == "f" and not math.isfinite(s1):
-        return _flat_block_nonfinite(xb, shift)
+        return None if finite else _flat_block_nonfinite(xb, shift)
     np.multiply(d, d, out=d2)
     s2 = float(d2.sum())
     s3 = float(np.dot(d2, d))
@@ -272,10 +277,11 @@ def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> FlatStats:
         return (*_EMPTY_FLAT[:7], n_nan, 0, 0)
     with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN: fine here
         total = values.sum()
+    stats = None
     if np.isfinite(total):
         work, zero_mask = np.empty((2, values.size)), np.empty(values.size, dtype=bool)
-        stats = _flat_block(values, shift, work, zero_mask)
-    else:
+        stats = _flat_block(values, shift, work, zero_mask, finite=True)
+    if stats is None:  # infinities, or finite values whose spread overflows float64
         with np.errstate(invalid="ignore", over="ignore"):
             mean = values.mean()
             d = values - mean

@@ -127,3 +127,49 @@ def assert_one_error_line(result, *needles: str) -> None:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     assert result.stdout == ""
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every entry under ``root``, hidden ones too: a file's sha256, ``dir``, a link's
+    target (links are not followed, so loops are fine) or ``special`` (a pipe)."""
+    import hashlib
+
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            elif p.is_file():
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                out[rel] = "special"
+    return out
+
+
+@pytest.fixture
+def refused(invoke, tmp_path):
+    """Run a command that must refuse its input, and check the whole promise: exit code
+    ``code`` (1: bad input data), one stderr line ``Error: ...`` holding every needle
+    (the file's name, what to do), nothing on stdout, no traceback, and ``tmp_path``
+    (input and output directory) exactly as it was: the input byte-identical, no OUTPUT,
+    no temporary file. ``process=True`` runs a real process (with a timeout, for what
+    could hang)."""
+
+    def check(*args, needles=(), code=1, process=False, timeout=120):
+        before = tree(tmp_path)
+        if process:
+            result = run_subprocess(*args, timeout=timeout)
+            exit_code = result.returncode
+        else:
+            result = invoke(*args)
+            exit_code = result.exit_code
+        assert exit_code == code, (exit_code, result.stderr)
+        assert_one_error_line(result, *needles)
+        assert tree(tmp_path) == before
+        return result
+
+    return check

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 from conftest import (
@@ -382,3 +383,17 @@ def test_hist_and_ranks_and_image_folder_output_on_dask(tmp_path, invoke, cluste
         with open_reader(out) as r:
             folders.append(r.read("images"))
     np.testing.assert_array_equal(folders[1], folders[0])
+
+
+def test_allow_external_reaches_the_workers(invoke, cluster, tmp_path, monkeypatch):
+    # Workers reopen INPUT themselves: with the options it was opened with, so HDF5
+    # external storage allowed here is allowed there (and found beside the file).
+    x = RNG.normal(size=(N, 6, 5))
+    (tmp_path / "raw.bin").write_bytes(x.astype("<f8").tobytes())
+    with h5py.File(tmp_path / "ext.h5", "w") as f:
+        f.create_dataset("x", shape=x.shape, dtype="<f8", external=[("raw.bin", 0, x.nbytes)])
+    monkeypatch.chdir(tmp_path.parent)
+    line = ("describe", tmp_path / "ext.h5", "--allow-external", "--chunk-size", CHUNKS[1])
+    local, dask = both(invoke, cluster, *line)
+    assert dask == local
+    assert_matches_scipy(dask["arrays"][0]["stats"], scipy_describe(x))

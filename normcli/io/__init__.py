@@ -40,10 +40,12 @@ ONE_ARRAY_FORMATS = {
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """Options of the readers that take any (image folders: --mode, --max-pixels)."""
+    """Options of the readers that take any (image folders: --mode, --max-pixels;
+    HDF5: --allow-external)."""
 
     mode: str | None = None
     max_pixels: int | None = None
+    allow_external: bool = False
 
 
 def input_format(path: Path) -> str:
@@ -101,10 +103,23 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
     options = options or ReadOptions()
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path} does not exist; check the path")
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise InputError(
+            f"{path} is not a regular file (a pipe, socket or device); normcli reads files "
+            "and folders: save the data to a file first"
+        )
     fmt = input_format(path)
     if fmt != "images" and (options.mode is not None or options.max_pixels is not None):
         flag = "--mode" if options.mode is not None else "--max-pixels"
         raise ParameterError(f"{flag} applies to folders of images; {path} is not one")
+    if fmt != "hdf5" and options.allow_external:
+        raise ParameterError(f"--allow-external applies to HDF5 files; {path} is not one")
+    reader = _open_reader(path, fmt, options)
+    reader.options = options
+    return reader
+
+
+def _open_reader(path: Path, fmt: str, options: ReadOptions) -> Reader:
     if fmt == "images":
         from normcli.io.images import ImageFolderReader
 
@@ -127,7 +142,7 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
         return NpzReader(path)
     from normcli.io.hdf5 import Hdf5Reader
 
-    return Hdf5Reader(path)
+    return Hdf5Reader(path, allow_external=options.allow_external)
 
 
 def open_writer(

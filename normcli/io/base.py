@@ -117,6 +117,8 @@ class Reader:
         self.path = Path(path)
         #: Messages for stderr about what opening found (e.g. files skipped).
         self.notes: list[str] = []
+        #: The ReadOptions it was opened with (set by open_reader; reopened with them).
+        self.options = None
 
     # The protocol ------------------------------------------------------------------
 

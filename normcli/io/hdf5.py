@@ -3,12 +3,20 @@
 Array names are dataset paths without the leading slash (``train/images``). Reads
 go into one reused buffer with ``read_direct``, in slabs aligned to the dataset's
 own chunking so no HDF5 chunk is decompressed twice.
+
+Before any data are read, every dataset is checked: HDF5 can make a file read other
+files (external links, external raw storage, virtual datasets), which is refused
+unless ``allow_external``; a filter this HDF5 lacks (a plugin) is named; and storage
+that was never written (chunks missing, a contiguous dataset without data) is
+refused, since HDF5 would silently read it as the fill value (and stream 2**50 rows
+of it, for an absurd declared shape).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +43,7 @@ except ImportError:  # pragma: no cover
     h5py = None
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ALLOW_EXTERNAL = "pass --allow-external to read it"
 
 
 def _open(path: Path):
@@ -50,9 +59,39 @@ def _open(path: Path):
             raise InputError(f"{path} is not an HDF5 file; check its format") from None
         if "truncated" in text or "eof" in text.lower():
             raise InputError(f"{path} is truncated; the HDF5 file is incomplete") from None
+        if "already open for write" in text or "consistency flags" in text:
+            raise InputError(
+                f"{path} is flagged as still open by the program writing it (which crashed, "
+                "or is still writing); if nothing is writing it, clear the flag with "
+                f"'h5clear -s {path}' (HDF5's tools) and check its data"
+            ) from None
         raise InputError(
             f"{path} cannot be opened as HDF5 ({_first_line(text)}); the file may be corrupt"
         ) from None
+
+
+def _variable_kind(dtype: np.dtype) -> str:
+    """What an HDF5 dataset of variable-length type holds, in words."""
+    if dtype.names is not None:
+        return "structured records with variable-length fields"
+    string = h5py.check_string_dtype(dtype)
+    if string is not None:
+        return f"{'UTF-8' if string.encoding == 'utf-8' else 'ASCII'} strings"
+    if h5py.check_vlen_dtype(dtype) is not None:
+        return "variable-length sequences"
+    if h5py.check_ref_dtype(dtype) is not None:
+        return "HDF5 object references"
+    return "variable-length values"
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _exists_beside(name: str, path: Path) -> bool:
+    """Whether a file named by ``path``'s metadata exists, as HDF5 looks for it: as
+    given (absolute, or from the working directory) or beside ``path``."""
+    return os.path.exists(name) or (path.parent / name).exists()
 
 
 def _first_line(text: str) -> str:
@@ -62,8 +101,16 @@ def _first_line(text: str) -> str:
 class Hdf5Reader(Reader):
     format = "hdf5"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, allow_external: bool = False):
         super().__init__(path)
+        self.allow_external = allow_external
+        self._dapl = None
+        if allow_external:
+            # external raw storage is found beside the file, not in the working directory
+            # (HDF5's default). Every dataset is opened with this, also while scanning:
+            # HDF5 refuses a second handle on an open dataset with another prefix.
+            self._dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            self._dapl.set_efile_prefix(b"${ORIGIN}")
         self._file = _open(self.path)
         try:
             self._infos = self._scan()
@@ -74,9 +121,14 @@ class Hdf5Reader(Reader):
     def _scan(self) -> list[ArrayInfo]:
         infos: list[ArrayInfo] = []
         self._text_names: list[str] = []
+        groups: list[str] = [""]
 
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
+        def visit(name):
+            kind = h5py.h5o.get_info(self._file.id, name.encode()).type
+            if kind == h5py.h5o.TYPE_GROUP:
+                groups.append(name)
+            if kind == h5py.h5o.TYPE_DATASET:
+                obj = self._dataset(name)
                 where = f"{self.path}:{name}"
                 try:
                     dtype = obj.dtype
@@ -86,14 +138,29 @@ class Hdf5Reader(Reader):
                 if string is not None and string.encoding == "utf-8" and obj.ndim == 1:
                     self._text_names.append(name)  # class or file names, carried through
                     return
+                if dtype.hasobject:  # h5py's variable-length types (never pickles)
+                    raise InputError(
+                        f"{where} holds {_variable_kind(dtype)} (shape {tuple(obj.shape)}); "
+                        "normcli reads integer, float and bool arrays only (and 1-d UTF-8 "
+                        "text): convert it to a numeric array first"
+                    )
                 check_dtype(dtype, where)
+                self._check_storage(obj, name)
                 extra = {"chunks": obj.chunks, "compression": obj.compression}
                 infos.append(
                     ArrayInfo(name, tuple(obj.shape or ()), dtype.newbyteorder("="), extra=extra)
                 )
 
         try:
-            self._file.visititems(visit)
+            self._file.visit(visit)
+            # visit does not follow external links: look for them in every group
+            for group_name in list(groups):
+                group = self._file[group_name] if group_name else self._file
+                for key in group:
+                    link = group.get(key, getlink=True)
+                    if isinstance(link, h5py.ExternalLink):
+                        name = f"{group_name}/{key}" if group_name else key
+                        self._external_link(name, link, visit)
         except InputError:
             raise
         except (OSError, RuntimeError, KeyError) as exc:
@@ -102,6 +169,92 @@ class Hdf5Reader(Reader):
             ) from None
         return infos
 
+    def _external_link(self, name: str, link, visit) -> None:
+        where = f"{self.path}:{name}"
+        if not self.allow_external:
+            raise InputError(
+                f"{where} is an external link to {link.filename}:{link.path}, another file; "
+                f"normcli reads only INPUT unless told otherwise: {ALLOW_EXTERNAL}"
+            )
+        try:
+            kind = h5py.h5o.get_info(self._file.id, name.encode()).type
+        except (KeyError, OSError) as exc:
+            raise InputError(
+                f"{where} is an external link to {link.filename}:{link.path}, which cannot be "
+                f"opened ({_first_line(str(exc))}); check that file"
+            ) from None
+        if kind == h5py.h5o.TYPE_GROUP:
+            self._file[name].visit(lambda sub: visit(f"{name}/{sub}"))
+        else:
+            visit(name)
+
+    def _dataset(self, name: str):
+        """The dataset ``name``, opened as every handle on it here is (see __init__)."""
+        if self._dapl is None:
+            return self._file[name]
+        return h5py.Dataset(h5py.h5d.open(self._file.id, name.encode(), dapl=self._dapl))
+
+    def _check_storage(self, ds, name: str) -> None:
+        """Refuse, before any data are read, what would read other files, needs a filter
+        HDF5 lacks, or was never written (HDF5 would read it as the fill value)."""
+        where = f"{self.path}:{name}"
+        dcpl = ds.id.get_create_plist()
+        layout = dcpl.get_layout()
+        if layout == h5py.h5d.VIRTUAL:
+            sources = sorted(
+                {_text(dcpl.get_virtual_filename(i)) for i in range(dcpl.get_virtual_count())}
+            )
+            if not self.allow_external:
+                raise InputError(
+                    f"{where} is a virtual dataset whose data come from {', '.join(sources)}; "
+                    f"normcli reads only INPUT unless told otherwise: {ALLOW_EXTERNAL}"
+                )
+            for source in sources:
+                found = source == "." or "%" in source or _exists_beside(source, self.path)
+                if not found:
+                    raise InputError(
+                        f"{where} is a virtual dataset reading {source}, which does not exist "
+                        "(HDF5 would read its part as the fill value); put it beside "
+                        f"{self.path.name}"
+                    )
+            return
+        if dcpl.get_external_count():
+            files = [_text(dcpl.get_external(i)[0]) for i in range(dcpl.get_external_count())]
+            if not self.allow_external:
+                raise InputError(
+                    f"{where} stores its data in another file ({', '.join(files)}: HDF5 "
+                    f"external storage); normcli reads only INPUT unless told otherwise: "
+                    f"{ALLOW_EXTERNAL}"
+                )
+            return
+        for i in range(dcpl.get_nfilters()):
+            code, _, _, fname = dcpl.get_filter(i)
+            if not h5py.h5z.filter_avail(code):
+                raise InputError(
+                    f"{where} is compressed with HDF5 filter {code} ({_text(fname) or '?'}), "
+                    "which this HDF5 lacks; install its plugin (the hdf5plugin package has "
+                    "most) and set HDF5_PLUGIN_PATH to its directory"
+                )
+        if ds.size == 0:
+            return
+        if layout == h5py.h5d.CHUNKED:
+            total = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks, strict=True))
+            try:
+                stored = ds.id.get_num_chunks()
+            except (AttributeError, OSError, RuntimeError):  # an HDF5 older than 1.10.5
+                return
+            if stored < total:
+                raise InputError(
+                    f"{where} declares shape {tuple(ds.shape)} in {total:,} chunks but only "
+                    f"{stored:,} are stored: the rest was never written and would read as the "
+                    "fill value; the file is incomplete (an interrupted writer?): re-create it"
+                )
+        elif layout == h5py.h5d.CONTIGUOUS and ds.id.get_storage_size() == 0:
+            raise InputError(
+                f"{where} declares shape {tuple(ds.shape)} but its data were never written "
+                "(they would read as the fill value); the file is incomplete: re-create it"
+            )
+
     def arrays(self) -> list[ArrayInfo]:
         return list(self._infos)
 
@@ -109,7 +262,7 @@ class Hdf5Reader(Reader):
         out = {}
         for name in self._text_names:
             try:
-                out[name] = [str(v) for v in self._file[name].asstr()[()]]
+                out[name] = [str(v) for v in self._dataset(name).asstr()[()]]
             except (OSError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
                 raise InputError(
                     f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
@@ -119,7 +272,7 @@ class Hdf5Reader(Reader):
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
         info = self.info(name)
-        ds = self._file[name]
+        ds = self._dataset(name)
         where = f"{self.path}:{name}"
         dtype = info.dtype
         try:
@@ -149,11 +302,11 @@ class Hdf5Reader(Reader):
             ) from None
 
     def chunk_rows(self, name: str, rows: int) -> int:
-        return aligned_rows(rows, self.info(name).rows, (self._file[name].chunks or (0,))[0])
+        return aligned_rows(rows, self.info(name).rows, (self._dataset(name).chunks or (0,))[0])
 
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         info = self.info(name)
-        ds = self._file[name]
+        ds = self._dataset(name)
         try:
             if not info.shape:
                 out = np.empty((), dtype=info.dtype)

@@ -10,6 +10,7 @@ bomb or a corrupt file and is refused. zipfile checks each member's CRC as it en
 from __future__ import annotations
 
 import contextlib
+import itertools
 import struct
 import zipfile
 import zlib
@@ -77,7 +78,21 @@ class NpzReader(Reader):
             self._zip.close()
             raise
 
+    def _check_overlaps(self) -> None:
+        """Members whose bytes overlap (a zip bomb that reuses one compressed stream for
+        many members, or a damaged directory) are refused before anything is read."""
+        infos = sorted(self._zip.infolist(), key=lambda z: z.header_offset)
+        for a, b in itertools.pairwise(infos):
+            # a local header is at least 30 bytes; its data follow it
+            if b.header_offset < a.header_offset + 30 + a.compress_size:
+                raise InputError(
+                    f"{self.path}: members {a.filename!r} and {b.filename!r} overlap in the "
+                    "archive: a zip bomb or a damaged archive; refusing to read it (get a "
+                    "good copy, or re-create it with np.savez)"
+                )
+
     def _scan(self) -> dict[str, tuple[zipfile.ZipInfo, NpyHeader]]:
+        self._check_overlaps()
         members: dict[str, tuple[zipfile.ZipInfo, NpyHeader]] = {}
         self._text_members: dict[str, tuple[zipfile.ZipInfo, NpyHeader]] = {}
         for zinfo in self._zip.infolist():
@@ -88,7 +103,7 @@ class NpzReader(Reader):
             if problem:
                 raise InputError(
                     f"{self.path} has a member named {zinfo.filename!r} with {problem}; "
-                    "refusing a hostile or corrupt archive"
+                    "refusing a hostile or corrupt archive (re-create it with np.savez)"
                 )
             if zinfo.compress_type not in _METHODS:
                 raise InputError(
@@ -105,7 +120,7 @@ class NpzReader(Reader):
                 raise InputError(
                     f"{where} declares {zinfo.file_size} bytes from {zinfo.compress_size} "
                     "compressed bytes, more than compression can produce: a zip bomb or a "
-                    "corrupt archive; refusing to read it"
+                    "corrupt archive; refusing to read it (get a good copy)"
                 )
             try:
                 with self._zip.open(zinfo) as stream:
