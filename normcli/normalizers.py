@@ -722,9 +722,12 @@ def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> 
         kwargs = {"order": opts.get("order", 2)}
     elif method == "scale":
         kwargs = {"factor": opts.get("factor", "1")}
-    norm = METHODS[method](
-        None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
-    )
+    try:
+        norm = METHODS[method](
+            None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
+        )
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{where}: its options are invalid ({exc})") from None
     fitted = doc.get("fitted_on") or {}
     shape = tuple(fitted.get("shape") or ())
     if method != "scale":
