@@ -258,10 +258,13 @@ class Normalizer:
         raise NotImplementedError
 
     def _expanded(self, coeffs):
-        return tuple(
-            None if c is None else np.expand_dims(np.asarray(c, dtype=np.float64), self.axes_)
-            for c in coeffs
-        )
+        return tuple(None if c is None else self._expand(c) for c in coeffs)
+
+    def _expand(self, c) -> np.ndarray:
+        c = np.asarray(c, dtype=np.float64)
+        # a scalar (minmax's LO) broadcasts as it is; expanding it to the reduce axes
+        # fails when they are not the leading ones (--axis 1 on (N, F) data)
+        return c if c.ndim == 0 else np.expand_dims(c, self.axes_)
 
     def _apply(self, block, coeffs, out):
         center, divisor, offset = coeffs
