@@ -8,14 +8,16 @@ stdout (``normcli describe ... | head -1``) ends quietly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import warnings
 
 import click
 
 from normcli import __version__
-from normcli.errors import NormcliError, ParameterError
+from normcli.errors import NormcliError, ParameterError, Terminated, stopped
 from normcli.options import (
     allow_external_option,
     axis_option,
@@ -46,13 +48,26 @@ from normcli.render import (
 )
 
 
-class Terminated(BaseException):
-    """Raised by the SIGTERM handler so every cleanup path runs, then exit 143."""
-
-
 def _error(message: str, code: int):
+    _abort_writers()
     click.echo(f"Error: {printable(message)}", err=True)
     sys.exit(code)
+
+
+def _check_signals() -> None:
+    if "normcli.io.base" in sys.modules:
+        from normcli.io.base import check_signals
+
+        check_signals()
+
+
+def _abort_writers() -> None:
+    """Whatever stopped the command, no temporary output stays behind (the writers'
+    ``with`` blocks clean up; this is the net under them)."""
+    if "normcli.io.base" in sys.modules:
+        from normcli.io.base import abort_all
+
+        abort_all()
 
 
 class NormcliGroup(click.Group):
@@ -60,7 +75,13 @@ class NormcliGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # numpy's overflow/invalid-value warnings are not for users: normcli
+                # counts NaN and infinities and says what they mean
+                warnings.simplefilter("ignore", RuntimeWarning)
+                result = super().invoke(ctx)
+            _check_signals()
+            return result
         except NormcliError as exc:
             _error(str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -80,6 +101,7 @@ class NormcliGroup(click.Group):
 
 def _quiet_broken_pipe():
     # The reader of stdout went away (| head): stop quietly, as Unix tools do.
+    _abort_writers()
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -168,7 +190,9 @@ def describe_command(
     from normcli.engine import describe_arrays, open_input, open_runner, select_arrays
 
     check_output_modes(as_json, as_csv, hist)
-    inspect = make_inspect(hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force)
+    inspect = make_inspect(
+        hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force, input_path=input_path
+    )
     renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
     options = _read_options(image_mode, max_pixels)
     with open_input(input_path, options, renderer.progress()) as reader:
@@ -194,14 +218,54 @@ def describe_command(
         renderer.note(f"wrote {printable(plot_path)}")
 
 
-def _on_sigterm(signum, frame):
+def _on_signal(signum, frame):
+    """SIGINT and SIGTERM: noted (in case Python swallows the exception, see
+    normcli.io.base.signals_received), then raised so that every clean-up runs."""
+    from normcli.io.base import signals_received
+
+    signals_received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated()
+
+
+def _unraisable(hook):
+    """sys.unraisablehook that keeps a Ctrl-C swallowed in a destructor off stderr (it
+    is noted, and acted on at the next chunk); anything else goes to ``hook``."""
+
+    def unraisable(info):
+        if info.exc_type is not None and issubclass(info.exc_type, (KeyboardInterrupt, Terminated)):
+            return
+        hook(info)
+
+    return unraisable
+
+
+@contextlib.contextmanager
+def _output_written(output_path):
+    """Once OUTPUT is in place (drawing --plot, printing): a failure or Ctrl-C says that
+    OUTPUT stays, complete, rather than that nothing was written."""
+    rest = f"; {output_path} was written completely"
+    try:
+        yield
+        _check_signals()
+    except NormcliError as exc:
+        error = NormcliError(f"{exc}{rest}")
+        error.exit_code = exc.exit_code
+        raise error from None
+    except BaseException as exc:
+        stop = stopped(exc, rest)
+        if stop is None:
+            raise
+        raise stop from None
 
 
 def main(argv=None):
     """Console-script entry point."""
+    signal.signal(signal.SIGINT, _on_signal)
     if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_signal)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
     try:
         try:
             cli.main(args=argv, prog_name="normcli")
@@ -457,8 +521,19 @@ def normalize_command(
 
     if exclude_zeros and not hist:
         raise click.UsageError("--exclude-zeros on normalize applies to --hist; add --hist")
+    from normcli.engine import check_distinct_outputs
+
+    check_distinct_outputs(
+        {"OUTPUT": output_path, "--save-params": save_params, "--plot": plot_path}
+    )
     inspect = make_inspect(
-        hist, bins, plot_path, exclude_zeros=exclude_zeros, check_ranks=check_ranks, force=force
+        hist,
+        bins,
+        plot_path,
+        exclude_zeros=exclude_zeros,
+        check_ranks=check_ranks,
+        force=force,
+        input_path=input_path,
     )
     renderer = Renderer(as_json=as_json, quiet=quiet)
     image_output, feature_range, clip = _image_output(
@@ -504,13 +579,14 @@ def normalize_command(
             progress=renderer.progress(),
             runner=runner,
         )
-    if plot_path:
-        from normcli.plots import normalize_figure
+    with _output_written(output_path):
+        if plot_path:
+            from normcli.plots import normalize_figure
 
-        normalize_figure(plot_path, report, force=force)
-    render_normalize(renderer, report, inspect)
-    if plot_path:
-        renderer.note(f"wrote {printable(plot_path)}")
+            normalize_figure(plot_path, report, force=force)
+        render_normalize(renderer, report, inspect)
+        if plot_path:
+            renderer.note(f"wrote {printable(plot_path)}")
 
 
 @cli.command("fit")
@@ -570,10 +646,9 @@ def fit_command(
         read=_read_options(image_mode, max_pixels),
     )
     if params_out:
-        from pathlib import Path
+        from normcli.engine import check_output_path
 
-        if Path(params_out).exists() and not force:
-            raise NormcliError(f"{params_out} already exists; use --force to replace it")
+        check_output_path(input_path, params_out, force, what="-o")
     with open_runner(engine, scheduler) as runner:
         doc, before = fit_file(
             input_path, make, options, progress=renderer.progress(), runner=runner
@@ -669,7 +744,8 @@ def invert_command(
             progress=renderer.progress(),
             runner=runner,
         )
-    render_normalize(renderer, report)
+    with _output_written(output_path):
+        render_normalize(renderer, report)
 
 
 # -- check -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from normcli.axes import ALL, AxisSpec, resolve_axes
-from normcli.errors import InputError, ParameterError, Stopped
+from normcli.errors import InputError, ParameterError, stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
 from normcli.ranks import RankCheck, RankResult
@@ -291,9 +291,12 @@ def stream_chunks(
     reader: Reader, info: ArrayInfo, chunk_bytes: int, progress: Progress, label: str
 ) -> Iterator[np.ndarray]:
     """The chunks of one array (at least 1-d), with progress."""
+    from normcli.io.base import check_signals
+
     rows = rows_per_chunk(info, chunk_bytes)
     with progress.task(label, info.nbytes) as task:
         for chunk in reader.iter_chunks(info.name, rows):
+            check_signals()  # a Ctrl-C whose exception was swallowed (see there)
             yield _as_stream_shape(chunk)
             task.advance(chunk.nbytes)
 
@@ -512,20 +515,36 @@ def warn(options: NormalizeOptions, progress: Progress, message: str) -> None:
     progress.warn(message)
 
 
-def check_output_path(input_path, output_path, force: bool, fmt: str | None = None) -> None:
-    """Refuse to write onto INPUT (also through a link), into or over an input folder, or
-    over an existing OUTPUT without ``force``."""
+def check_output_path(
+    input_path, output_path, force: bool, fmt: str | None = None, what: str = "OUTPUT"
+) -> None:
+    """Refuse to write onto INPUT (also through a hard or symbolic link), into or over an
+    input folder, or over an existing OUTPUT without ``force``; then check that a file
+    can be created beside OUTPUT, so that an unwritable directory fails before any data
+    are read. ``what`` names the path in messages (OUTPUT, --save-params, --plot, -o).
+
+    An OUTPUT that is a symbolic link is never written through: with ``force`` the link
+    itself is replaced (the new file is renamed onto it), its target stays untouched.
+    """
     import os
     from pathlib import Path
 
     from normcli.errors import OutputError
+    from normcli.io.base import probe_writable
 
     src, dst = Path(input_path), Path(output_path)
     real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    another = "choose an OUTPUT outside it" if what == "OUTPUT" else f"choose another {what}"
     if src.is_dir() and (real_dst == real_src or real_dst.startswith(real_src + os.sep)):
         raise OutputError(
             f"{output_path} is inside the input folder {src}; normcli never writes into its "
-            "input: choose an OUTPUT outside it"
+            f"input: {another}"
+        )
+    link = ""
+    if dst.is_symlink():
+        link = (
+            f" (a symbolic link to {os.readlink(dst)}; --force replaces the link itself, never "
+            "its target)"
         )
     if fmt == "images" and dst.exists():
         if real_src.startswith(real_dst + os.sep):
@@ -535,12 +554,13 @@ def check_output_path(input_path, output_path, force: bool, fmt: str | None = No
             )
         if not force:
             raise OutputError(
-                f"{output_path} already exists; use --force to replace it with the image "
+                f"{output_path} already exists{link}; use --force to replace it with the image "
                 f"folder (to write a file into it, give a name such as {dst}/out.npz)"
             )
         from normcli.io.images import check_replaceable
 
         check_replaceable(dst)
+        probe_writable(dst, "folders")
         return
     if dst.exists() or dst.is_symlink():
         try:
@@ -550,7 +570,7 @@ def check_output_path(input_path, output_path, force: bool, fmt: str | None = No
         if same:
             raise OutputError(
                 f"{dst} is the input file {src}; normcli never overwrites its input: "
-                "choose another OUTPUT"
+                f"{'choose another OUTPUT' if what == 'OUTPUT' else another}"
             )
         if dst.is_dir() and not dst.is_symlink():
             from normcli.io.zarr import is_zarr_store
@@ -561,7 +581,25 @@ def check_output_path(input_path, output_path, force: bool, fmt: str | None = No
                     f"{dst}/out.npz"
                 )
         if not force:
-            raise OutputError(f"{dst} already exists; use --force to replace it")
+            raise OutputError(f"{dst} already exists{link}; use --force to replace it")
+    probe_writable(dst, "folders" if fmt in ("images", "zarr") else "files")
+
+
+def check_distinct_outputs(paths: dict[str, object]) -> None:
+    """Refuse two outputs of one command at the same place (--save-params OUTPUT)."""
+    import os
+
+    seen: dict[str, str] = {}
+    for what, path in paths.items():
+        if not path:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ParameterError(
+                f"{what} and {seen[key]} are both {path}; one would overwrite the other: "
+                "give them different paths"
+            )
+        seen[key] = what
 
 
 def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> InputError:
@@ -672,6 +710,25 @@ def _apply_array(
     )
     before_stats = before_done if before is None else describe(before.result())
     return before_stats, describe(step.after.result()), stored_dtype
+
+
+def _check_finite_output(where, norm, before: dict, after: dict, out_dtype, invert) -> None:
+    """Finite data never come out as NaN or infinity: when they would (values whose
+    range or variance exceeds float64, a factor that overflows float32), refuse before
+    OUTPUT is committed."""
+    nonfinite_in = int(np.sum(before["nan"])) + int(np.sum(before["inf"]))
+    nonfinite_out = int(np.sum(after["nan"])) + int(np.sum(after["inf"]))
+    if nonfinite_in or not nonfinite_out:
+        return
+    verb = "inverting" if invert else "normalizing"
+    dtype = np.dtype(out_dtype)
+    hint = " or write --dtype float64" if dtype.kind == "f" and dtype.itemsize < 8 else ""
+    raise InputError(
+        f"{verb} {where} with -m {norm.method} gives {nonfinite_out:,} NaN or infinite "
+        f"values from finite data: the values or their spread are too large for float64 "
+        f"arithmetic or for {dtype} output; scale the data first (-m scale){hint}; "
+        "nothing was written"
+    )
 
 
 def _warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, progress) -> None:
@@ -845,9 +902,10 @@ def normalize_file(
             f"--image-format and --bit-depth apply to an image-folder OUTPUT (a directory, or "
             f"a path ending in /); {output_path} is a .{fmt} file"
         )
+    check_distinct_outputs({"OUTPUT": output_path, "--save-params": options.save_params})
     check_output_path(input_path, output_path, options.force, fmt)
     if options.save_params:
-        check_output_path(input_path, options.save_params, options.force)
+        check_output_path(input_path, options.save_params, options.force, what="--save-params")
     with open_input(input_path, options.read, progress) as reader:
         selected = select_arrays(reader, options.keys, default_all=False)
         for info in selected:
@@ -871,6 +929,7 @@ def normalize_file(
             open_writer(
                 output_path, compression=options.compression, image_output=options.image_output
             ) as writer,
+            _params_writer(options.save_params) as params_file,
             single_blas_thread(),
         ):
             texts_passed = []
@@ -954,6 +1013,7 @@ def normalize_file(
                     watch=watch,
                     runner=runner,
                 )
+                _check_finite_output(where, norm, before, after, out_dtype, invert)
                 ranks = watch.ranks.result() if watch is not None and watch.ranks else None
                 if ranks is not None and ranks.changed:
                     warn(options, progress, _rank_warning(where, ranks))
@@ -987,17 +1047,17 @@ def normalize_file(
                     )
                 )
             passed.extend(texts_passed)
-            params_text = None
-            if options.save_params:
+            if params_file is not None:
                 if shared is None and len(reports) > 1:
                     raise ParameterError(
                         "--save-params saves one set of parameters, but each array was fitted "
                         "on itself; add --fit-key NAME"
                     )
-                params_text = params_json(params_out, options.save_params)
-            writer.commit()
-        if params_text is not None:
-            write_text_atomically(options.save_params, params_text, force=options.force)
+                # written before OUTPUT is committed: a full disk fails both, not one
+                params_file.write_text(params_json(params_out, options.save_params))
+            commit_together(
+                [writer] + ([params_file] if params_file is not None else []), output_path
+            )
         if inspect is not None and inspect.views():
             try:
                 for report in reports:
@@ -1013,15 +1073,13 @@ def normalize_file(
                         getattr(writer, "files", None),
                     )
             except BaseException as exc:
-                if isinstance(exc, Exception):
-                    raise
                 # Ctrl-C (or SIGTERM) now: OUTPUT is complete and stays; say so
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                raise Stopped(
-                    f"{'interrupted' if interrupted else 'terminated'} while counting the "
-                    f"histograms; {output_path} was written completely",
-                    130 if interrupted else 143,
-                ) from None
+                stop = stopped(
+                    exc, f" while counting the histograms; {output_path} was written completely"
+                )
+                if stop is None:
+                    raise
+                raise stop from None
     return NormalizeReport(
         input=str(input_path),
         output=str(output_path),
@@ -1031,6 +1089,36 @@ def normalize_file(
         params_file=options.save_params,
         params=params_out,
     )
+
+
+def _params_writer(path):
+    """The --save-params file as a writer (nothing is created until it is written)."""
+    if not path:
+        return contextlib.nullcontext(None)
+    from pathlib import Path
+
+    from normcli.io.base import FileWriter
+
+    return FileWriter(Path(path))
+
+
+def commit_together(writers, output_path) -> None:
+    """Move every finished output into place, with Ctrl-C and SIGTERM held until all are
+    (a signal then stops the command saying OUTPUT was written completely)."""
+    from normcli.io.base import check_signals, deferred_signals
+
+    check_signals()  # never commit after a Ctrl-C, even one whose exception was lost
+    done = False
+    try:
+        with deferred_signals():
+            for writer in writers:
+                writer.commit()
+            done = True
+    except BaseException as exc:
+        stop = stopped(exc, f"; {output_path} was written completely") if done else None
+        if stop is None:
+            raise
+        raise stop from None
 
 
 def fit_file(
@@ -1113,21 +1201,14 @@ def write_text_atomically(path, text: str, *, force: bool) -> None:
     from pathlib import Path
 
     from normcli.errors import OutputError
-    from normcli.io.base import remove_quietly, replace_into_place, temp_path_beside
+    from normcli.io.base import FileWriter
 
     target = Path(path)
     if (target.exists() or target.is_symlink()) and not force:
         raise OutputError(f"{target} already exists; use --force to replace it")
-    tmp = temp_path_beside(target)
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-    except FileNotFoundError:
-        raise OutputError(f"cannot write {target}: its directory does not exist") from None
-    except OSError as exc:
-        remove_quietly(tmp)
-        raise OutputError(f"cannot write {target}: {exc.strerror}") from None
-    replace_into_place(tmp, target)
+    with FileWriter(target) as writer:
+        writer.write_text(text)
+        writer.commit()
 
 
 # -- check ----------------------------------------------------------------------------------

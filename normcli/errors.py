@@ -41,3 +41,19 @@ class Stopped(NormcliError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Terminated(BaseException):
+    """Raised by the CLI's SIGTERM handler, like KeyboardInterrupt for Ctrl-C, so that
+    every clean-up path runs; the CLI then exits 143."""
+
+
+def stopped(exc: BaseException, rest: str) -> Stopped | None:
+    """Ctrl-C or SIGTERM (``exc``) once OUTPUT is complete, as the error that says so:
+    ``interrupted`` or ``terminated`` then ``rest`` (exit 130 or 143). None for any
+    other exception."""
+    if isinstance(exc, KeyboardInterrupt):
+        return Stopped(f"interrupted{rest}", 130)
+    if isinstance(exc, Terminated):
+        return Stopped(f"terminated{rest}", 143)
+    return None

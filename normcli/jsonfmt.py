@@ -4,6 +4,7 @@ lists of numbers on one line each."""
 from __future__ import annotations
 
 import json
+import math
 
 
 def dumps(document, indent: int = 0) -> str:
@@ -16,3 +17,14 @@ def dumps(document, indent: int = 0) -> str:
         items = [pad + dumps(v, indent + 1) for v in document]
         return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
     return json.dumps(document, allow_nan=False, separators=(", ", ": "))
+
+
+def strict(document):
+    """``document`` with every NaN or infinite float made None (strict JSON's null)."""
+    if isinstance(document, dict):
+        return {k: strict(v) for k, v in document.items()}
+    if isinstance(document, (list, tuple)):
+        return [strict(v) for v in document]
+    if isinstance(document, float) and not math.isfinite(document):
+        return None
+    return document

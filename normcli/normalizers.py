@@ -258,10 +258,13 @@ class Normalizer:
         raise NotImplementedError
 
     def _expanded(self, coeffs):
-        return tuple(
-            None if c is None else np.expand_dims(np.asarray(c, dtype=np.float64), self.axes_)
-            for c in coeffs
-        )
+        return tuple(None if c is None else self._expand(c) for c in coeffs)
+
+    def _expand(self, c) -> np.ndarray:
+        c = np.asarray(c, dtype=np.float64)
+        # a scalar (minmax's LO) broadcasts as it is; expanding it to the reduce axes
+        # fails when they are not the leading ones (--axis 1 on (N, F) data)
+        return c if c.ndim == 0 else np.expand_dims(c, self.axes_)
 
     def _apply(self, block, coeffs, out):
         center, divisor, offset = coeffs
@@ -722,9 +725,12 @@ def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> 
         kwargs = {"order": opts.get("order", 2)}
     elif method == "scale":
         kwargs = {"factor": opts.get("factor", "1")}
-    norm = METHODS[method](
-        None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
-    )
+    try:
+        norm = METHODS[method](
+            None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
+        )
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{where}: its options are invalid ({exc})") from None
     fitted = doc.get("fitted_on") or {}
     shape = tuple(fitted.get("shape") or ())
     if method != "scale":

@@ -204,7 +204,9 @@ def check_output_modes(as_json: bool, as_csv: bool, hist: bool = False) -> None:
         )
 
 
-def make_inspect(hist, bins, plot_path, *, exclude_zeros=False, check_ranks=False, force=False):
+def make_inspect(
+    hist, bins, plot_path, *, exclude_zeros=False, check_ranks=False, force=False, input_path=None
+):
     """The engine's Inspect for --hist/--bins/--plot (None when none is asked), with
     matplotlib and the plot's path checked before any work is done."""
     from normcli.engine import Inspect
@@ -218,7 +220,7 @@ def make_inspect(hist, bins, plot_path, *, exclude_zeros=False, check_ranks=Fals
         from normcli.plots import check_plot_path, require_matplotlib
 
         require_matplotlib()
-        check_plot_path(plot_path, force=force)
+        check_plot_path(plot_path, force=force, input_path=input_path)
     return Inspect(
         bins=bins or DEFAULT_BINS,
         hist=hist,

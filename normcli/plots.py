@@ -43,8 +43,9 @@ def require_matplotlib() -> None:
         ) from None
 
 
-def check_plot_path(path, *, force: bool) -> str:
-    """The format for ``path`` (png, pdf, svg); refuse an existing file without --force."""
+def check_plot_path(path, *, force: bool, input_path=None) -> str:
+    """The format for ``path`` (png, pdf, svg); refuse an existing file without --force,
+    INPUT (or a file in an input folder), and a directory where no file can be created."""
     p = Path(path)
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
@@ -53,6 +54,11 @@ def check_plot_path(path, *, force: bool) -> str:
         )
     if p.is_dir():
         raise OutputError(f"--plot {p} is a directory; give a file name such as {p}/plot.png")
+    if input_path is not None:  # not INPUT, --force, a directory files can be created in
+        from normcli.engine import check_output_path
+
+        check_output_path(input_path, p, force, what="--plot file")
+        return fmt
     if (p.exists() or p.is_symlink()) and not force:
         raise OutputError(f"{p} already exists; use --force to replace it")
     if not p.parent.exists():
@@ -141,21 +147,17 @@ def _new_figure(rows: int, images: list[bool]):
 
 
 def _save(fig, path, fmt: str, force: bool) -> None:
-    from normcli.io.base import remove_quietly, replace_into_place, temp_path_beside
+    from normcli.io.base import FileWriter
 
     target = Path(path)
     if (target.exists() or target.is_symlink()) and not force:
         raise OutputError(f"{target} already exists; use --force to replace it")
-    tmp = temp_path_beside(target)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=DPI)
-    except OSError as exc:
-        remove_quietly(tmp)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    replace_into_place(tmp, target)
+    with FileWriter(target) as out:  # removed if anything fails, Ctrl-C included
+        try:
+            fig.savefig(out.tmp, format=fmt, dpi=DPI)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        out.commit()
 
 
 def _samples_note(samples: np.ndarray) -> str:

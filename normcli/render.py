@@ -16,11 +16,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.table import Table
 from rich.text import Text
 
 from normcli.engine import Progress
-from normcli.jsonfmt import dumps
+from normcli.jsonfmt import dumps, strict
 from normcli.stats import COUNT_FIELDS, STAT_FIELDS, to_python
 from normcli.units import format_bytes
 
@@ -73,6 +74,15 @@ def fmt_number(value, count: bool = False) -> str:
     return f"{v:.10g}"
 
 
+class _Console(Console):
+    """A rich Console that lets a closed pipe (``| head``) reach the CLI, which ends
+    quietly with exit 141; rich's own handling would exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError()
+
+
 class Renderer:
     """Where results and messages go for one command invocation."""
 
@@ -80,8 +90,8 @@ class Renderer:
         self.as_json = as_json
         self.as_csv = as_csv
         self.quiet = quiet
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-        self.err = Console(file=sys.stderr, highlight=False, stderr=True, soft_wrap=True)
+        self.out = _Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        self.err = _Console(file=sys.stderr, highlight=False, stderr=True, soft_wrap=True)
 
     # messages --------------------------------------------------------------------------
 
@@ -94,7 +104,8 @@ class Renderer:
             self.err.print(literal(message, style="dim"))
 
     def json(self, document: dict) -> None:
-        sys.stdout.write(dumps(document) + "\n")
+        # NaN or infinite figures (a slice with no finite values, say) are null
+        sys.stdout.write(dumps(strict(document)) + "\n")
         sys.stdout.flush()
 
     def csv(self, header: Sequence[str], rows) -> None:
@@ -176,7 +187,10 @@ class RichProgress(Progress):
                 transient=True,
             )
             self._bar.start()
-            self._task = self._bar.add_task(printable(self._description), total=self._total)
+            # the description is rendered as markup: a name such as "[red]x" stays literal
+            self._task = self._bar.add_task(
+                escape_markup(printable(self._description)), total=self._total
+            )
         self._bar.update(self._task, completed=self._done)
 
     def warn(self, message: str) -> None:
@@ -438,7 +452,7 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
 def _params_summary(params: dict) -> str:
     opts = params.get("options") or {}
     parts = [f"{k}={v}" for k, v in opts.items() if v is not None and v is not False]
-    return " ".join(parts)
+    return printable(" ".join(parts))  # a --params file's options are shown as they are
 
 
 def _inspected(a, inspect) -> dict:

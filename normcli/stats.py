@@ -250,10 +250,13 @@ def _flat_block(
     size = xb.size
     d = work[0, :size]
     d2 = work[1, :size]
+    lo, hi = float(xb.min()), float(xb.max())
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: handled just below
         c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
             range(0, size, _CENTRE_STRIDE)
         )
+        if lo == hi:  # constant: centred exactly (a rounded mean of 1e300s overflows M2)
+            c0 = lo
         np.subtract(xb, c0, out=d, dtype=np.float64)
         s1 = float(d.sum())
     if xb.dtype.kind == "f" and not math.isfinite(s1):
@@ -265,7 +268,7 @@ def _flat_block(
     delta, m2, m3, m4 = _central(size, s1, s2, s3, s4)
     zeros = int(np.count_nonzero(np.equal(xb, 0, out=zero_mask[:size])))
     return (size, (c0 - shift) + float(delta), float(m2), float(m3), float(m4),
-            float(xb.min()), float(xb.max()), 0, 0, zeros)  # fmt: skip
+            lo, hi, 0, 0, zeros)  # fmt: skip
 
 
 def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> FlatStats:
@@ -359,8 +362,17 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         n = np.full(tuple(s for i, s in enumerate(x.shape) if i not in axes), counted)
         n_nan = np.zeros(n.shape, dtype=np.int64)
     n_keep = np.expand_dims(n, axes)
+    if floating:
+        with np.errstate(invalid="ignore"):
+            mn = np.fmin.reduce(x, axis=axes).astype(np.float64)
+            mx = np.fmax.reduce(x, axis=axes).astype(np.float64)
+    else:
+        mn = x.min(axis=axes).astype(np.float64)
+        mx = x.max(axis=axes).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         c0 = xf.sum(axis=axes, keepdims=True) / np.maximum(n_keep, 1)
+        # a constant slice is centred exactly (a rounded mean of 1e300s overflows M2)
+        c0 = np.where(np.expand_dims(mn == mx, axes), np.expand_dims(mn, axes), c0)
         c0 = np.where(np.isfinite(c0), c0, 0.0) if floating else c0
         np.subtract(xf, c0, out=xf)
         if has_nan:
@@ -381,13 +393,8 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
     else:
         dmean = (c0 - shift) + delta
     if floating:
-        with np.errstate(invalid="ignore"):
-            mn = np.fmin.reduce(x, axis=axes).astype(np.float64)
-            mx = np.fmax.reduce(x, axis=axes).astype(np.float64)
         n_inf = np.count_nonzero(np.isinf(x), axis=axes)
     else:
-        mn = x.min(axis=axes).astype(np.float64)
-        mx = x.max(axis=axes).astype(np.float64)
         n_inf = np.zeros(n.shape, dtype=np.int64)
     zeros = (
         counted - np.count_nonzero(x, axis=axes)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 
 import numpy as np
 import pytest
@@ -392,96 +390,6 @@ def test_params_of_another_method_or_shape(tmp_path, invoke):
     assert r.exit_code == 1
     assert_one_error_line(r, "bad.json", "not valid JSON")
     assert not (tmp_path / "o.npy").exists()
-
-
-def test_existing_output_needs_force(tmp_path, invoke):
-    out = tmp_path / "o.npz"
-    out.write_bytes(b"precious")
-    r = invoke("normalize", NPZ, out, "-k", "x_test", "-m", "zscore")
-    assert r.exit_code == 1
-    assert_one_error_line(r, "already exists", "--force")
-    assert out.read_bytes() == b"precious"
-    assert invoke("normalize", NPZ, out, "-k", "x_test", "-m", "zscore", "--force").exit_code == 0
-    assert load(out, "x_test").shape == (1000, 28, 28)
-
-
-def test_output_is_input_even_through_a_hard_link(tmp_path, invoke):
-    src = tmp_path / "in.npy"
-    np.save(src, RNG.normal(size=(5, 3)))
-    before = src.read_bytes()
-    r = invoke("normalize", src, src, "-m", "zscore", "--force")
-    assert r.exit_code == 1
-    assert_one_error_line(r, "never overwrites its input")
-    os.link(src, tmp_path / "link.npy")
-    r = invoke("normalize", src, tmp_path / "link.npy", "-m", "zscore", "--force")
-    assert r.exit_code == 1
-    assert src.read_bytes() == before
-
-
-def test_unwritable_directory_is_detected_before_reading(tmp_path, invoke, monkeypatch):
-    import normcli.io.npz as npz_module
-
-    reads = []
-    original = npz_module.NpzReader.iter_chunks
-    monkeypatch.setattr(
-        npz_module.NpzReader, "iter_chunks", lambda self, *a: reads.append(a) or original(self, *a)
-    )
-    r = invoke("normalize", NPZ, tmp_path / "missing" / "o.npz", "-k", "x_test", "-m", "zscore")
-    assert r.exit_code == 1
-    assert_one_error_line(r, "does not exist")
-    assert reads == []
-
-
-def test_disk_full_midway_leaves_nothing(tmp_path, invoke, monkeypatch):
-    import zipfile
-
-    calls = {"n": 0}
-    original = zipfile._ZipWriteFile.write
-
-    def failing_write(self, data):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return original(self, data)
-
-    monkeypatch.setattr(zipfile._ZipWriteFile, "write", failing_write)
-    r = invoke(
-        "normalize",
-        NPZ,
-        tmp_path / "o.npz",
-        "-k",
-        "x_test",
-        "-m",
-        "zscore",
-        "--chunk-size",
-        "50KiB",
-    )
-    assert r.exit_code == 1
-    assert_one_error_line(r, "o.npz", "No space left")
-    assert listing(tmp_path) == []
-
-
-def test_ctrl_c_midway_exits_130_and_leaves_nothing(tmp_path, invoke, monkeypatch):
-    from normcli.normalizers import Normalizer
-
-    calls = {"n": 0}
-    original = Normalizer.transform
-
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Normalizer, "transform", interrupted)
-    out = tmp_path / "o.h5"
-    out.write_bytes(b"previous output")
-    r = invoke(
-        "normalize", NPZ, out, "-k", "x_test", "-m", "zscore", "--chunk-size", "50KiB", "--force"
-    )
-    assert r.exit_code == 130
-    assert_one_error_line(r, "interrupted")
-    assert listing(tmp_path) == ["o.h5"] and out.read_bytes() == b"previous output"
 
 
 def test_subprocess_normalize_hdf5_to_npz(tmp_path):

@@ -91,20 +91,6 @@ def test_lp_axis_zero_spans_samples_as_tf_keras_did():
         np.testing.assert_allclose(streamed(Lp((0,), order=2), x, rows), expected, rtol=1e-14)
 
 
-def test_lp_does_not_overflow_near_1e200():
-    x = np.full((3, 4), 1e200)
-    x[1] = [3e200, 4e200, 0, 0]
-    got = streamed(Lp((-1,)), x, 1)
-    assert np.all(np.isfinite(got))
-    np.testing.assert_allclose(got[0], 0.5)
-    np.testing.assert_allclose(got[1], [0.6, 0.8, 0, 0])
-
-
-def test_lp_does_not_underflow():
-    got = streamed(Lp((-1,)), np.array([[1e-200, 1e-200], [3e-310, 4e-310]]), 1)
-    np.testing.assert_allclose(got, [[2**-0.5, 2**-0.5], [0.6, 0.8]], rtol=1e-9)
-
-
 @pytest.mark.parametrize("order", [1, 2, np.inf])
 def test_lp_rows_equal_sklearn_normalize(order):
     x = RNG.normal(size=(50, 9))
@@ -211,13 +197,6 @@ def test_scale_one_over_255_divides_exactly():
     np.testing.assert_array_equal(got32, (x / 255).astype(np.float32))
 
 
-def test_uint8_never_wraps():
-    x = np.array([[0, 255], [10, 250]], dtype=np.uint8)
-    got = streamed(ZScore("all"), x, 1)
-    xf = x.astype(np.float64)
-    np.testing.assert_allclose(got, (xf - xf.mean()) / xf.std(), rtol=1e-15)
-
-
 def test_float32_output_is_within_an_ulp_of_float64():
     x = RNG.normal(100, 20, size=(200, 16)).astype(np.float32)
     for norm in (ZScore((0,)), MinMax("all"), Lp((-1,)), PerImage()):
@@ -275,39 +254,9 @@ def test_lp_and_per_image_are_not_invertible():
 # -- invariants ------------------------------------------------------------------------------
 
 
-@st.composite
-def invertible_cases(draw):
-    dtype = draw(st.sampled_from([np.uint8, np.int16, np.float32, np.float64]))
-    shape = draw(st.tuples(st.integers(2, 30), st.integers(1, 4), st.integers(1, 3)))
-    if np.dtype(dtype).kind == "f":
-        elements = st.floats(-1e4, 1e4, allow_nan=False, width=np.dtype(dtype).itemsize * 8)
-    else:
-        info = np.iinfo(dtype)
-        elements = st.integers(int(info.min), int(info.max))
-    x = draw(hnp.arrays(dtype, shape, elements=elements))
-    method = draw(st.sampled_from(["minmax", "zscore", "scale"]))
-    axis = None if method == "scale" else draw(st.sampled_from(["all", (0,), (0, 1), (0, 2)]))
-    rows = draw(st.integers(1, 31))
-    return x, method, axis, rows
-
-
-@given(invertible_cases())
-def test_invert_after_normalize_is_the_identity(case):
-    x, method, axis, rows = case
-    kwargs = {"factor": "1/255"} if method == "scale" else {}
-    norm = make_normalizer(method, axis, **kwargs)
-    y = streamed(norm, x, rows)
-    back = np.empty(x.shape)
-    for start in range(0, len(x), rows):
-        norm.inverse_transform(y[start : start + rows], out=back[start : start + rows])
-    xf = x.astype(np.float64)
-    scale = float(np.max(np.abs(xf), initial=1.0))
-    np.testing.assert_allclose(back, xf, rtol=1e-12, atol=1e-12 * scale)
-
-
 @given(
     # keras squares without scaling, so below ~1e-150 its norm underflows to 0 and it
-    # leaves the slice unchanged; normcli does not (test_lp_does_not_underflow)
+    # leaves the slice unchanged; normcli does not (test_safety.py, lp near 1e-200)
     x=hnp.arrays(
         np.float64,
         st.tuples(st.integers(1, 25), st.integers(1, 6)),

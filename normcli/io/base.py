@@ -13,9 +13,12 @@ A reader lists them with :meth:`Reader.texts`, a writer stores them with
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +240,8 @@ class Writer:
         self.path = Path(path)
         self.compression = compression
         self.tmp = temp_path_beside(self.path)
+        # known before anything exists at self.tmp: abort_all() can always clean up
+        _LIVE.add(self)
 
     def add(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> ArraySink:
         raise NotImplementedError
@@ -264,8 +269,122 @@ class Writer:
 
     def __exit__(self, exc_type, *exc):
         if exc_type is not None:
-            self.abort()
+            with deferred_signals():  # a second Ctrl-C cannot cut the clean-up short
+                self.abort()
+        _LIVE.discard(self)
         return False
+
+
+#: Writers created and not yet finished (committed or aborted by their ``with``).
+_LIVE: set[Writer] = set()
+
+
+def abort_all() -> None:
+    """Remove the temporary output of every unfinished writer.
+
+    The net under the ``with`` blocks: a signal that lands between a writer creating its
+    temporary file and the ``with`` statement taking charge of it (or an error while a
+    writer is being built) would otherwise leave that file behind. The CLI calls this
+    whenever a command fails or is interrupted.
+    """
+    with deferred_signals():
+        for writer in list(_LIVE):
+            try:
+                writer.abort()
+            except Exception:
+                remove_quietly(writer.tmp)
+            _LIVE.discard(writer)
+
+
+class FileWriter(Writer):
+    """One file (a params file, a figure) written at :attr:`tmp` beside its target, then
+    moved into place by :meth:`commit`; a params file is committed together with the
+    data, so that both appear or neither."""
+
+    format = "file"
+
+    def write_text(self, text: str) -> None:
+        try:
+            with open(self.tmp, "x", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            remove_quietly(self.tmp)
+            raise create_error(self.path, exc) from None
+
+    def commit(self) -> None:
+        replace_into_place(self.tmp, self.path)
+
+
+#: SIGINT and SIGTERM received, noted by the CLI's handlers before they raise: Python
+#: swallows an exception raised in a ``__del__`` method or a weakref callback (h5py runs
+#: many), where a handler may happen to run, so a Ctrl-C could otherwise be lost.
+signals_received: list[int] = []
+
+
+def check_signals() -> None:
+    """Raise for a Ctrl-C (KeyboardInterrupt) or SIGTERM (Terminated) that arrived but
+    whose exception got lost; called once per chunk and before OUTPUT is committed."""
+    if signals_received:
+        signum = signals_received[-1]
+        signals_received.clear()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        from normcli.errors import Terminated
+
+        raise Terminated()
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block is done, then act on them.
+
+    For the few steps that must not be cut in two: renaming a finished output into
+    place (and an old one aside), removing a temporary output. A signal that arrives
+    meanwhile is delivered when the block ends, to the handler that was in place. Only
+    the main thread can handle signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {}
+
+    def hold(signum, frame):
+        held.append(signum)
+
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if signum is None:
+            continue
+        handler = signal.getsignal(signum)
+        if handler is None or handler is signal.SIG_IGN:
+            continue  # not installed from Python (cannot be restored), or ignored
+        previous[signum] = handler
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)  # raises KeyboardInterrupt (or the CLI's Terminated)
+            else:
+                os.kill(os.getpid(), held[0])  # the default action: as if not held
+
+
+def probe_writable(target: Path, what: str = "files") -> None:
+    """Fail now, before any data are read, if no file can be created beside ``target``
+    (missing or read-only directory, no permission): create and remove one."""
+    target = Path(target)
+    probe = temp_path_beside(target)
+    with deferred_signals():
+        try:
+            fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except OSError as exc:
+            raise create_error(target, exc, what) from None
+        os.close(fd)
+        remove_quietly(probe)
 
 
 def temp_path_beside(target: Path) -> Path:
@@ -296,13 +415,14 @@ def replace_into_place(tmp: Path, target: Path) -> None:
     cost as much as writing it (1.4 s per GiB here); run ``sync`` when a power cut
     must not lose a finished OUTPUT.
     """
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        remove_quietly(tmp)
-        raise OutputError(
-            f"cannot move the finished output into place at {target}: {exc.strerror}"
-        ) from None
+    with deferred_signals():
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            remove_quietly(tmp)
+            raise OutputError(
+                f"cannot move the finished output into place at {target}: {exc.strerror}"
+            ) from None
 
 
 def os_error_message(exc: OSError) -> str:
@@ -317,6 +437,8 @@ def create_error(target: Path, exc: OSError, what: str = "files") -> OutputError
         return OutputError(
             f"cannot write {target}: no permission to create {what} in {target.parent}"
         )
+    if isinstance(exc, NotADirectoryError):
+        return OutputError(f"cannot write {target}: {target.parent} is not a directory")
     return OutputError(f"cannot write {target}: {exc.strerror or exc}")
 
 

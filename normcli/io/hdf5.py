@@ -15,6 +15,8 @@ of it, for an absurd declared shape).
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import math
 import os
 from collections.abc import Iterator
@@ -328,22 +330,92 @@ class Hdf5Reader(Reader):
             self._file.close()
 
 
+class _GuardedFile(io.RawIOBase):
+    """The temporary output file as HDF5 sees it: a write that fails (a full disk) is
+    recorded here and not reported to HDF5, which cannot recover from one: its file
+    could then neither be flushed nor closed, and the process crashed on exit (seen with
+    a full tmpfs). normcli checks :attr:`error` after every write and at the end."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self.raw = raw
+        self.error: OSError | None = None
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, pos, whence=0):
+        return self.raw.seek(pos, whence)
+
+    def tell(self):
+        return self.raw.tell()
+
+    def readinto(self, buffer):
+        return self.raw.readinto(buffer)
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        n = view.nbytes
+        start = self.raw.tell()
+        if self.error is None:
+            try:
+                done = 0
+                while done < n:  # a full disk first gives a short write, then ENOSPC
+                    written = self.raw.write(view[done:])
+                    if not written:
+                        raise OSError(errno.EIO, "the file system accepted no bytes")
+                    done += written
+                return n
+            except OSError as exc:
+                self.error = exc
+        self.raw.seek(start + n)  # after a failure: pretend, so that HDF5 can close the file
+        return n
+
+    def truncate(self, size=None):
+        if self.error is None:
+            try:
+                return self.raw.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return size
+
+    def flush(self):
+        if self.error is None:
+            try:
+                self.raw.flush()
+            except OSError as exc:
+                self.error = exc
+
+    def check(self, where: str) -> None:
+        if self.error is not None:
+            raise OutputError(f"cannot write {where}: {os_error_message(self.error)}")
+
+
 class _DatasetSink(ArraySink):
-    def __init__(self, ds, name, shape, dtype, where):
+    def __init__(self, ds, name, shape, dtype, where, guard: _GuardedFile):
         super().__init__(name, shape, dtype)
         self.ds = ds
         self.where = where
+        self.guard = guard
 
     def write(self, chunk: np.ndarray) -> None:
         try:
             if not self.shape:
                 self.ds[()] = chunk
                 self.rows_written += 1
+                self.guard.check(self.where)
                 return
             k = chunk.shape[0]
             self.ds[self.rows_written : self.rows_written + k] = chunk
         except (OSError, RuntimeError) as exc:
             raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+        self.guard.check(self.where)
         self.rows_written += k
 
 
@@ -354,11 +426,16 @@ class Hdf5Writer(Writer):
         super().__init__(path, compression=compression)
         if compression not in (None, "none", "gzip", "lzf"):
             raise OutputError(f"{self.path}: HDF5 output supports --compression gzip, lzf or none")
+        self._file = self._raw = None
         try:
-            self._file = h5py.File(self.tmp, "x", locking=False)
-        except (FileNotFoundError, PermissionError) as exc:
-            raise create_error(self.path, exc) from None
+            self._raw = open(self.tmp, "xb+", buffering=0)  # noqa: SIM115 - closed by commit/abort
         except OSError as exc:
+            raise create_error(self.path, exc) from None
+        self._guard = _GuardedFile(self._raw)
+        try:
+            self._file = h5py.File(self._guard, "w", locking=False)
+        except OSError as exc:
+            self.abort()
             raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
 
     def add(self, name, shape, dtype) -> ArraySink:
@@ -378,7 +455,7 @@ class Hdf5Writer(Writer):
             raise OutputError(
                 f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
             ) from None
-        return _DatasetSink(ds, name, shape, dtype, str(self.path))
+        return _DatasetSink(ds, name, shape, dtype, str(self.path), self._guard)
 
     def add_texts(self, name: str, values: list[str]) -> bool:
         try:
@@ -395,12 +472,19 @@ class Hdf5Writer(Writer):
     def commit(self) -> None:
         try:
             self._file.close()
+            self._guard.check(str(self.path))  # a write that failed while HDF5 flushed
+            self._raw.close()
         except (OSError, RuntimeError) as exc:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {os_error_message(exc)}") from None
+        except OutputError:
+            self.abort()
+            raise
         replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._file.close()
+        for closer in (self._file, self._raw):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer.close()
         remove_quietly(self.tmp)

@@ -54,6 +54,13 @@ def is_zarr_store(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in MARKERS)
 
 
+def _error_text(exc: Exception) -> str:
+    """An error while writing, as a short text (a full disk: "No space left on device")."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _first_line(str(exc))
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
 
@@ -171,7 +178,7 @@ class _OrderedSink(ArraySink):
         try:
             self.arr[self.position : self.position + rows.shape[0]] = rows
         except Exception as exc:
-            raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+            raise OutputError(f"cannot write {self.where}: {_error_text(exc)}") from None
         self.position += rows.shape[0]
 
     def write(self, chunk: np.ndarray) -> None:
@@ -180,7 +187,7 @@ class _OrderedSink(ArraySink):
             try:
                 self.arr[()] = chunk.reshape(())
             except Exception as exc:
-                raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+                raise OutputError(f"cannot write {self.where}: {_error_text(exc)}") from None
             self.rows_written += 1
             return
         k, i, cr = chunk.shape[0], 0, self.rows
@@ -226,7 +233,7 @@ class ZarrRegion(RegionSink):
             else:
                 arr[start : start + block.shape[0]] = block
         except Exception as exc:
-            raise OutputError(f"cannot write {self.where}: {_first_line(str(exc))}") from None
+            raise OutputError(f"cannot write {self.where}: {_error_text(exc)}") from None
 
 
 class ZarrWriter(Writer):
