@@ -19,6 +19,7 @@ from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.errors import InputError, ParameterError, stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
+from normcli.io.base import check_sample_fits
 from normcli.ranks import RankCheck, RankResult
 from normcli.stats import Accumulator, describe
 
@@ -228,11 +229,13 @@ def select_arrays(
 
 
 def check_not_empty(reader: Reader, info: ArrayInfo) -> None:
+    """Refuse an array with nothing to stream, or whose samples do not fit in memory."""
     if info.size == 0:
         raise InputError(
             f"{reader.path}:{info.name} is empty (shape {tuple(info.shape)}); "
             "there is nothing to describe or normalize"
         )
+    check_sample_fits(info, f"{reader.path}:{info.name}")
 
 
 @dataclass
@@ -913,6 +916,9 @@ def normalize_file(
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
         one_file = fmt in ONE_ARRAY_FORMATS
+        if not one_file:  # the arrays copied through stream in whole samples too
+            for info in reader.arrays():
+                check_sample_fits(info, f"{reader.path}:{info.name}")
         if one_file and len(selected) > 1:
             raise ParameterError(
                 f"{output_path}: {ONE_ARRAY_FORMATS[fmt]}; write .npz or .h5 to keep "

@@ -819,3 +819,49 @@ def test_the_refusal_check_sees_hidden_temporary_files(tmp_path):
     before = tree(tmp_path)
     (tmp_path / ".out.npz.normcli-1234abcd.tmp").write_bytes(b"")
     assert tree(tmp_path) != before
+
+
+# -- a sample too large for memory ---------------------------------------------------------
+
+
+@pytest.fixture
+def small_machine(monkeypatch):
+    """A machine with 64 MiB of memory, as far as normcli can tell."""
+    import normcli.io.base
+
+    monkeypatch.setattr(normcli.io.base, "memory_bytes", lambda: 64 << 20)
+
+
+@pytest.mark.parametrize("selected", [True, False], ids=["normalized", "copied"])
+def test_a_sample_larger_than_memory_is_refused_before_reading(
+    selected, small_machine, tmp_path, invoke, monkeypatch
+):
+    """Arrays stream in whole samples: a file declaring one enormous row (a deflated
+    .npz member of zeros passes every size check) is refused up front, not half-way
+    through exhausting memory, whether it is normalized or copied through."""
+    from normcli.io.npz import NpzReader
+
+    path = tmp_path / "big_row.npz"
+    np.savez(path, x=np.zeros((2, 1 << 21), dtype=np.float32), y=np.arange(2))
+    before = path.read_bytes()
+
+    def never(*args, **kwargs):
+        raise AssertionError("data were read")
+
+    monkeypatch.setattr(NpzReader, "iter_chunks", never)
+    key = "x" if selected else "y"
+    out = tmp_path / "out.npz"
+    result = invoke("normalize", path, out, "-k", key, "-m", "zscore")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert f"{path}:x" in result.stderr and "too large" in result.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["big_row.npz"]
+    assert path.read_bytes() == before
+    if selected:
+        assert invoke("describe", path, "-k", "x").exit_code == 1
+
+
+def test_a_sample_that_fits_is_read(small_machine, tmp_path, invoke):
+    path = tmp_path / "rows.npy"
+    np.save(path, np.ones((4, 1 << 10), dtype=np.float32))
+    assert invoke("describe", path).exit_code == 0

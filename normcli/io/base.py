@@ -75,6 +75,39 @@ def rows_per_chunk(info: ArrayInfo, chunk_bytes: int, itemsize: int | None = Non
     return max(1, chunk_bytes // max(1, per_row))
 
 
+#: Bytes the kernels hold per element of a sample, at most: the value as read, a float64
+#: working copy and the float64 result before it is stored.
+WORK_BYTES_PER_ELEMENT = 24
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory, or None when the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_sample_fits(info: ArrayInfo, where: str) -> None:
+    """Refuse an array one of whose samples (rows along axis 0) cannot be held in memory.
+
+    Arrays stream in whole samples, so a single sample must fit: a file declaring one
+    enormous row (a hostile ``.npz`` of deflated zeros, say) is refused before anything
+    is read, rather than exhausting memory part-way."""
+    total = memory_bytes()
+    if total is None or not info.shape:
+        return
+    need = math.prod(info.shape[1:]) * max(WORK_BYTES_PER_ELEMENT, info.dtype.itemsize)
+    if need > total // 2:
+        gib = math.prod(info.shape[1:]) * info.dtype.itemsize / 2**30
+        raise InputError(
+            f"{where}: one sample of shape {tuple(info.shape[1:])} is {gib:,.1f} GiB, too "
+            f"large to process in this machine's {total / 2**30:,.1f} GiB of memory (normcli "
+            "streams whole samples along axis 0); reshape the data so that axis 0 has more, "
+            "smaller samples"
+        )
+
+
 def aligned_rows(rows: int, total: int, stored: int | None) -> int:
     """Rows per read: ``rows`` (at most ``total``, at least 1), rounded down to whole
     stored chunks of ``stored`` rows when it spans more than one, so no stored chunk
