@@ -9,7 +9,13 @@ Nothing here knows about click or rich: progress is reported to a
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
+import math
+import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +25,9 @@ from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.errors import InputError, ParameterError, Stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
+from normcli.io.base import ArraySink
 from normcli.ranks import RankCheck, RankResult
-from normcli.stats import Accumulator, describe
+from normcli.stats import Accumulator, GridState, describe, grid_pieces
 
 DEFAULT_CHUNK = 64 * 1024 * 1024
 NAN_POLICIES = ("raise", "omit", "propagate")
@@ -70,18 +77,44 @@ class ApplyStep:
     def set_output(self, stored_dtype) -> None:
         self.after = Accumulator(self.shape, stored_dtype, tuple(range(len(self.shape))))
 
-    def start(self, chunk: np.ndarray, out: np.ndarray):
-        """The chunk's before-state (None when pass 1 took it), and ``out`` filled."""
-        before = self.before.chunk_state(chunk) if self.before is not None else None
+    def _transform(self, chunk: np.ndarray, out: np.ndarray) -> None:
         if self.invert:
             self.norm.inverse_transform(chunk, out=out)
         else:
             self.norm.transform(chunk, out=out)
+
+    def start(self, chunk: np.ndarray, out: np.ndarray, row: int):
+        """The before-state of the chunk whose first row is row ``row`` (None when pass
+        1 took it), and ``out`` filled."""
+        before = self.before.chunk_state(chunk, row) if self.before is not None else None
+        self._transform(chunk, out)
         return before
 
-    def run(self, chunk: np.ndarray, out: np.ndarray) -> tuple:
-        """:meth:`start`, and the after-state of ``out`` (stored as it is)."""
-        return self.start(chunk, out), self.after.chunk_state(out)
+    def run(self, chunk: np.ndarray, out: np.ndarray, row: int) -> tuple:
+        """:meth:`start`, and the after-state of ``out`` (stored as it is).
+
+        One group of the statistics' grid at a time: its before-statistics, its
+        transform and the statistics of what it became, while its rows are in cache.
+        ``out`` may be ``chunk`` itself (transformed in place).
+        """
+        after, before_acc = self.after, self.before
+        step = after.step
+        if step is None:  # integer output, counted exactly
+            return self.start(chunk, out, row), after.chunk_state(out, row)
+        with_before = before_acc is not None and before_acc.step == step
+        before = None
+        if before_acc is not None and not with_before:  # 8/16-bit input: counted first
+            before = before_acc.chunk_state(chunk, row)
+        rows = chunk.shape[0]
+        before_grid, after_grid = GridState(row, rows), GridState(row, rows)
+        for a, b in grid_pieces(row, rows, step):
+            x, y = chunk[a:b], out[a:b]
+            whole = b - a == step
+            if with_before:
+                before_grid.add(a, b, step, before_acc.group_state(x) if whole else x.copy())
+            self._transform(x, y)
+            after_grid.add(a, b, step, after.group_state(y) if whole else y.copy())
+        return (before_grid if with_before else before), after_grid
 
     def absorb_before(self, state, check) -> None:
         """The next chunk's before-state, then ``check()`` (--nan raise)."""
@@ -91,24 +124,27 @@ class ApplyStep:
             check()
 
 
-def finish_chunk(step: ApplyStep, sink, info, chunk, out, before_state, check, watch) -> None:
-    """The in-order end of pass 2 for one chunk, here: the checks, what the format
-    stores and its statistics, ``watch``, and the write."""
+def finish_chunk(step: ApplyStep, sink, info, chunk, out, before_state, check, watch, row):
+    """The in-order end of pass 2 for one chunk (its first row ``row``), when the sink
+    encodes what it stores or ``watch`` looks on: the checks, what the format stores
+    and its statistics, ``watch``; returns what to write."""
     step.absorb_before(before_state, check)
     stored = sink.encode(out)  # what the format keeps (an image folder quantizes)
-    step.after.absorb(step.after.chunk_state(stored))
+    step.after.absorb(step.after.chunk_state(stored, row))
     if watch is not None:
         watch(chunk, stored.reshape(chunk.shape))  # (N, H, W, 1) images store (N, H, W)
-    sink.write(stored.reshape(()) if not info.shape else stored)
+    return stored.reshape(()) if not info.shape else stored
 
 
 class Runner:
-    """Runs the plan's passes over an array's chunks (the same chunks for every engine).
+    """Runs the plan's passes over an array's chunks.
 
     ``scan``: each consumer (an :class:`Accumulator` or a normalizer) takes the
     ``chunk_state`` of every chunk, absorbed in chunk order, ``check()`` after each.
     ``apply``: an :class:`ApplyStep` over every chunk, written as a new array of
     ``writer``; returns the stored dtype. ``copy``: the array written unchanged.
+    The statistics fold fixed groups of rows whatever the chunks, so every engine and
+    chunk size gives the same figures and the same values written.
     """
 
     name = "?"
@@ -125,30 +161,91 @@ class Runner:
         raise NotImplementedError
 
 
+def _chunk_states(consumers, chunk: np.ndarray, row: int) -> list:
+    return [consumer.chunk_state(chunk, row) for consumer in consumers]
+
+
+def compute_threads() -> int:
+    """Threads computing chunks in the local engine: the cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 class LocalRunner(Runner):
-    """The default engine: every pass runs here, chunk after chunk."""
+    """The default engine: every pass runs in this process, overlapping its parts.
+
+    The input is read here, in pieces of rows (``--chunk-size`` bounds the bytes of
+    all pieces held at once: being read, computed, waiting or being written), into
+    reused buffers; ``threads`` threads compute the pieces (numpy and BLAS release
+    the GIL) and, in pass 2, one thread writes them in order while the next are
+    read and computed. Results are absorbed here, in order, so they are those of one
+    piece after another.
+    """
 
     name = "local"
 
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
     def scan(self, reader, info, consumers, *, chunk_bytes, progress, label, check=None):
-        for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
-            for consumer in consumers:
-                consumer.absorb(consumer.chunk_state(chunk))
-            if check is not None:
-                check()
+        threads = self.threads or compute_threads()
+        slots = threads + 2
+        rows = _piece_rows(reader, info, chunk_bytes // slots, info.row_bytes)
+        with progress.task(label, info.nbytes) as task, _Pipeline(threads, slots) as pipe:
+
+            def finish(done):
+                chunk, states = done
+                for consumer, state in zip(consumers, states, strict=True):
+                    consumer.absorb(state)
+                if check is not None:
+                    check()
+                task.advance(chunk.nbytes)
+
+            row = 0
+            for chunk in pipe.read(reader, info, rows, finish):
+                pipe.submit(finish, (chunk,), _chunk_states, consumers, chunk, row)
+                row += chunk.shape[0]
+            pipe.drain(finish)
 
     def apply(
         self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None, watch=None
     ) -> np.dtype:
-        out_buf = None
+        threads = self.threads or compute_threads()
         with writer.add(info.name, info.shape, step.out_dtype) as sink:
             step.set_output(sink.stored_dtype)
-            for chunk in stream_chunks(reader, info, chunk_bytes, progress, label):
-                if out_buf is None or out_buf.shape[0] < chunk.shape[0]:
-                    out_buf = np.empty(chunk.shape, dtype=step.out_dtype)
-                out = out_buf[: chunk.shape[0]]
-                before = step.start(chunk, out)
-                finish_chunk(step, sink, info, chunk, out, before, check, watch)
+            # The format stores ``out`` as it is (no image quantizing) and nothing looks
+            # at the input afterwards: the after-statistics are taken as each group is
+            # transformed, and a float32 input becomes its own float32 output.
+            fused = watch is None and type(sink).encode is ArraySink.encode
+            in_place = fused and step.out_dtype == info.dtype.newbyteorder("=")
+            slots = 2 * threads + 1
+            row_bytes = info.row_bytes + (0 if in_place else _row_bytes(info, step.out_dtype))
+            rows = _piece_rows(reader, info, chunk_bytes // slots, row_bytes)
+            with (
+                progress.task(label, info.nbytes) as task,
+                _Pipeline(threads, slots, sink=sink) as pipe,
+            ):
+
+                def finish(done):
+                    chunk, out, row, result = done
+                    if fused:
+                        before, after = result
+                        step.absorb_before(before, check)
+                        step.after.absorb(after)
+                        stored = out.reshape(()) if not info.shape else out
+                    else:
+                        stored = finish_chunk(
+                            step, sink, info, chunk, out, result, check, watch, row
+                        )
+                    task.advance(chunk.nbytes)
+                    return stored
+
+                work = step.run if fused else step.start
+                row = 0
+                for chunk in pipe.read(reader, info, rows, finish):
+                    out = chunk if in_place else pipe.output(chunk.shape, step.out_dtype)
+                    pipe.submit(finish, (chunk, out, row), work, chunk, out, row)
+                    row += chunk.shape[0]
+                pipe.drain(finish)
             return sink.stored_dtype
 
     def copy(self, reader, info, writer, *, chunk_bytes, progress):
@@ -160,6 +257,188 @@ class LocalRunner(Runner):
             for chunk in reader.iter_chunks(info.name, rows):
                 sink.write(chunk)
                 task.advance(chunk.nbytes)
+
+
+def _row_bytes(info: ArrayInfo, dtype) -> int:
+    return math.prod(info.shape[1:]) * np.dtype(dtype).itemsize
+
+
+def _piece_rows(reader, info: ArrayInfo, piece_bytes: int, row_bytes: int) -> int:
+    """Rows per piece: ``piece_bytes`` of rows of ``row_bytes`` (at least one row), but
+    never less than a stored chunk (HDF5, Zarr), which would be decompressed again for
+    every piece that touches it; aligned to the stored chunks by the reader."""
+    rows = max(1, piece_bytes // max(1, row_bytes))
+    stored = info.extra.get("chunks") if info.shape else None
+    if stored:
+        rows = max(rows, stored[0])
+    return reader.chunk_rows(info.name, min(rows, info.rows))
+
+
+def _chunks_into(reader, info: ArrayInfo, rows: int, take) -> Iterator[np.ndarray]:
+    """The chunks of ``info`` (at least 1-d), each in a buffer from ``take(shape,
+    dtype)``: read there directly by a format that can, else copied from its chunks."""
+    read_into = getattr(reader, "iter_chunks_into", None)
+    if read_into is not None:
+        for chunk in read_into(info.name, rows, take):
+            yield _as_stream_shape(chunk)
+        return
+    for chunk in reader.iter_chunks(info.name, rows):
+        chunk = _as_stream_shape(chunk)
+        buf = take(chunk.shape, chunk.dtype)
+        np.copyto(buf, chunk)
+        yield buf
+
+
+class _Pipeline:
+    """Pieces in flight: read here into ``slots`` reused buffers, computed by a pool of
+    ``threads`` threads, finished here in order, and (with a ``sink``) written in order
+    by a writer thread, which hands each buffer back once its piece is written.
+
+    Whatever fails (reading here, a computation, the checks of ``finish``, the writer,
+    Ctrl-C) stops it: nothing more is submitted or written, the threads are waited for
+    (each has at most one piece to finish), and the error is raised here, in the
+    calling thread, as it was raised.
+    """
+
+    def __init__(self, threads: int, slots: int, *, sink=None):
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads, "normcli-compute")
+        self.slots = slots
+        self.free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(slots):
+            self.free.put(_Slot())
+        self.inflight: collections.deque = collections.deque()
+        self.sink = sink
+        self.writes: queue.SimpleQueue = queue.SimpleQueue()
+        self.write_error: BaseException | None = None
+        self.stopping = False
+        self.writer = None
+        self._slot: _Slot | None = None  # the slot being filled
+        if sink is not None:
+            self.writer = threading.Thread(target=self._write, name="normcli-writer", daemon=True)
+            self.writer.start()
+
+    # -- the calling thread ----------------------------------------------------------------
+
+    def read(self, reader, info, rows, finish) -> Iterator[np.ndarray]:
+        """The chunks of ``info``, each in a free slot (finishing pieces in order while
+        none is free)."""
+
+        def take(shape, dtype):
+            self._slot = self._take(finish)
+            return self._slot.input(shape, dtype)
+
+        yield from _chunks_into(reader, info, rows, take)
+
+    def output(self, shape, dtype) -> np.ndarray:
+        """The output buffer of the slot just read into."""
+        return self._slot.output(shape, dtype)
+
+    def submit(self, finish, done: tuple, fn, *args) -> None:
+        """Compute ``fn(*args)`` on the pool, then ``finish((*done, result))`` here, in
+        order; what ``finish`` returns is written (with a sink)."""
+        future = self.pool.submit(fn, *args)
+        self.inflight.append((future, done, self._slot))
+        self._slot = None
+        while self.inflight and self.inflight[0][0].done():
+            self._finish_next(finish)
+
+    def drain(self, finish) -> None:
+        """Finish every piece in flight, then wait for the writer."""
+        while self.inflight:
+            self._finish_next(finish)
+        if self.writer is not None:
+            self.writes.put(None)
+            self.writer.join()
+            self.writer = None
+        self._raise_write_error()
+
+    def _take(self, finish) -> _Slot:
+        while True:
+            self._raise_write_error()
+            try:
+                return self.free.get_nowait()
+            except queue.Empty:
+                pass
+            if self.inflight:
+                self._finish_next(finish)
+                continue
+            try:
+                return self.free.get(timeout=0.5)  # the writer hands slots back
+            except queue.Empty:
+                continue
+
+    def _finish_next(self, finish) -> None:
+        future, done, slot = self.inflight.popleft()
+        try:
+            result = future.result()
+            stored = finish((*done, result))
+        except BaseException:
+            self.free.put(slot)
+            raise
+        if self.writer is not None:
+            self.writes.put((stored, slot))
+        else:
+            self.free.put(slot)
+        self._raise_write_error()
+
+    def _raise_write_error(self) -> None:
+        if self.write_error is not None:
+            error, self.write_error = self.write_error, None
+            raise error
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _write(self) -> None:
+        while (item := self.writes.get()) is not None:
+            stored, slot = item
+            try:
+                if not self.stopping and self.write_error is None:
+                    self.sink.write(stored)
+            except BaseException as exc:  # raised in the calling thread
+                self.write_error = exc
+            finally:
+                self.free.put(slot)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stopping = exc_type is not None
+        try:
+            for future, _, _ in self.inflight:
+                future.cancel()
+            self.inflight.clear()
+            if self.writer is not None:
+                self.writes.put(None)
+                self.writer.join()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+class _Slot:
+    """One piece's buffers: its input and, unless transformed in place, its output."""
+
+    def __init__(self):
+        self._in = self._out = None
+
+    @staticmethod
+    def _view(buf, shape, dtype):
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if buf is None or buf.nbytes < nbytes:
+            buf = np.empty(max(nbytes, 1), dtype=np.uint8)
+        return buf, buf[:nbytes].view(dtype).reshape(shape)
+
+    def input(self, shape, dtype) -> np.ndarray:
+        self._in, view = self._view(self._in, shape, dtype)
+        return view
+
+    def output(self, shape, dtype) -> np.ndarray:
+        self._out, view = self._view(self._out, shape, dtype)
+        return view
 
 
 LOCAL = LocalRunner()

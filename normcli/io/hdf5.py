@@ -148,6 +148,30 @@ class Hdf5Reader(Reader):
                 "need an HDF5 filter plugin"
             ) from None
 
+    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, each chunk read into a new buffer ``take(shape, dtype)``
+        gives (kept by the caller as long as it needs it)."""
+        info = self.info(name)
+        if not info.shape or not info.size:
+            for chunk in self.iter_chunks(name, rows):
+                buf = take(chunk.shape, chunk.dtype)
+                np.copyto(buf, chunk)
+                yield buf
+            return
+        ds = self._file[name]
+        total, step = info.shape[0], self.chunk_rows(name, rows)
+        for start in range(0, total, step):
+            k = min(step, total - start)
+            part = take((k, *info.shape[1:]), info.dtype)
+            try:
+                ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise InputError(
+                    f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may "
+                    "be corrupt or need an HDF5 filter plugin"
+                ) from None
+            yield part
+
     def chunk_rows(self, name: str, rows: int) -> int:
         return aligned_rows(rows, self.info(name).rows, (self._file[name].chunks or (0,))[0])
 

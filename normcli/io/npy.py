@@ -225,6 +225,34 @@ class NpyReader(Reader):
         except OSError as exc:
             raise input_os_error(self.path, exc) from None
 
+    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, each chunk read into a new buffer ``take(shape, dtype)``
+        gives (kept by the caller as long as it needs it): one read, no copy."""
+        self.info(name)
+        h = self.header
+        if (h.fortran and len(h.shape) > 1) or not h.shape or not h.data_bytes:
+            for chunk in self.iter_chunks(name, rows):
+                buf = take(chunk.shape, chunk.dtype)
+                np.copyto(buf, chunk)
+                yield buf
+            return
+        total, rest = h.shape[0], h.shape[1:]
+        step = max(1, min(rows, total))
+        try:
+            f = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise input_os_error(self.path, exc) from None
+        with f:
+            for start in range(0, total, step):
+                buf = take((min(step, total - start), *rest), h.dtype)
+                try:
+                    if start == 0:
+                        f.seek(h.offset)
+                    _fill(f, buf, str(self.path))
+                except OSError as exc:
+                    raise input_os_error(self.path, exc) from None
+                yield native(buf)
+
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         self.info(name)
         try:
