@@ -280,9 +280,9 @@ def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
         s3 = float(np.dot(d2, d))
         s4 = float(np.dot(d2, d2))
     delta, m2, m3, m4 = _central(size, s1, s2, s3, s4)
-    zeros = int(np.count_nonzero(np.equal(xb, 0, out=mask[:size])))
-    return c0, (size, float(delta), float(m2), float(m3), float(m4),
-                float(xb.min()), float(xb.max()), 0, 0, zeros)  # fmt: skip
+    lo, hi = float(xb.min()), float(xb.max())
+    zeros = 0 if lo > 0 or hi < 0 else int(np.count_nonzero(np.equal(xb, 0, out=mask[:size])))
+    return c0, (size, float(delta), float(m2), float(m3), float(m4), lo, hi, 0, 0, zeros)
 
 
 def _flat_piece_nonfinite(xb: np.ndarray) -> FlatState:
