@@ -406,6 +406,13 @@ def _from_list(value, kept: tuple[int, ...], name: str) -> np.ndarray:
     return arr
 
 
+def _powers_fit(dtype: np.dtype) -> bool:
+    """True when squares of the values, and sums of them, are finite and normal in
+    float64: floats of at most 32 bits, integers and booleans."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 4)
+
+
 def _nan_reduce(kind: str, nan_policy: str):
     if kind == "min":
         return np.minimum.reduce if nan_policy == "propagate" else np.fmin.reduce
@@ -591,6 +598,10 @@ class Lp(Normalizer):
     # state: (scale m = max|x|, s = sum((|x|/m)**p)) so that norm = m * s**(1/p) never
     # overflows (values near 1e200 are fine); order inf keeps m, order 0 keeps a count.
     def _block_state(self, block):
+        if self.order in (1, 2) and _powers_fit(block.dtype):
+            state = self._unscaled_state(block)
+            if state is not None:
+                return state
         x = np.abs(np.asarray(block, dtype=np.float64))
         nan_mask = None
         if x.dtype.kind == "f" and self.nan_policy != "propagate":
@@ -612,6 +623,22 @@ class Lp(Normalizer):
             np.power(x, p, out=x)
         s = x.sum(axis=self.axes_)
         return (m, s)
+
+    def _unscaled_state(self, block):
+        """Orders 1 and 2 of values of at most 32 bits (or integers): sum(|x|**p) in
+        float64 directly, as (1, s), one pass and no scaling (neither the squares nor
+        their sum can overflow or underflow). None when a slice holds NaN or infinity:
+        the scaled state treats those."""
+        x = np.asarray(block, dtype=np.float64)
+        if self.order == 2:
+            letters = "abcdefghijklmnopqrstuvwxyz"[: x.ndim]
+            kept = "".join(c for i, c in enumerate(letters) if i not in self.axes_)
+            s = np.einsum(f"{letters},{letters}->{kept}", x, x)
+        else:
+            s = np.abs(x).sum(axis=self.axes_)
+        if not np.isfinite(s).all():
+            return None
+        return (np.ones_like(s), s)
 
     def _max(self, a, b):
         return np.maximum(a, b) if self.nan_policy == "propagate" else np.fmax(a, b)

@@ -247,7 +247,7 @@ def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
     """Figures of a 1-D piece of at most BLOCK values, relative to its own centre.
 
     The fast path: the values as float64 minus a provisional centre (the mean of a
-    strided subsample) in one reused buffer, then four BLAS dot products for the power
+    strided subsample) in one reused buffer, then a sum and three BLAS dot products for the power
     sums; the residual of the centre (``s1 / n``) is folded back exactly by
     :func:`_central`, so the centre only has to be near the data for the powers to keep
     their digits. NaN and infinities (seen as a sum that is not finite) take
@@ -255,7 +255,7 @@ def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
     their centred sum still overflows (values near the float64 limit), None is returned.
     """
     size = xb.size
-    work, ones, mask = _work_buffers(size)
+    work, mask = _work_buffers(size)
     d = work[0, :size]
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: handled just below
         c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
@@ -268,7 +268,7 @@ def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
             else:
                 np.copyto(d, xb)  # the cast alone is much faster than a mixed subtract
                 np.subtract(d, c0, out=d)
-            s1 = float(np.dot(d, ones[:size]))
+            s1 = float(np.add.reduce(d))
     if not math.isfinite(s1):
         if finite:
             return None
@@ -633,16 +633,14 @@ class GridFold:
 _buffers = threading.local()
 
 
-def _work_buffers(need: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reused float64 work space, a vector of ones and a bool mask for the flat kernel,
-    one set per thread."""
+def _work_buffers(need: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reused float64 work space and a bool mask for the flat kernel, one per thread."""
     work = getattr(_buffers, "work", None)
     if work is None or work.shape[1] < need:
         size = max(need, min(BLOCK, 1 << 16))
         _buffers.work = work = np.empty((2, size))
-        _buffers.ones = np.ones(size)
         _buffers.mask = np.empty(size, dtype=bool)
-    return work, _buffers.ones, _buffers.mask
+    return work, _buffers.mask
 
 
 def _merge_moments(a: Moments | None, b: Moments) -> Moments:
