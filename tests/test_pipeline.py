@@ -417,3 +417,39 @@ def test_hdf5_input_and_output_through_the_pipeline(tmp_path, invoke):
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.stderr, r2.stderr)
     with h5py.File(tmp_path / "o.h5") as f:
         np.testing.assert_array_equal(f["a/x"][()], np.load(tmp_path / "o.npy"))
+
+
+# -- the .npy writer reserves its space -------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EOPNOTSUPP])
+def test_npy_output_space_is_reserved_before_writing(tmp_path, invoke, monkeypatch, error):
+    from normcli.io import npy
+
+    src = _big_npy(tmp_path)
+    reserved, written = [], []
+
+    def fallocate(fd, offset, length):
+        reserved.append((offset, length))
+        raise OSError(error, os.strerror(error))
+
+    original = npy._NpySink.write
+
+    def write(self, chunk):
+        written.append(len(chunk))
+        return original(self, chunk)
+
+    monkeypatch.setattr(os, "posix_fallocate", fallocate, raising=False)
+    monkeypatch.setattr(npy._NpySink, "write", write)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = invoke("normalize", src, out / "o.npy", "-m", "zscore")
+    header = len(npy.header_bytes((2000, 1000), np.dtype(np.float32)))
+    assert reserved == [(header, 2000 * 1000 * 4)]
+    if error == errno.ENOSPC:  # a full disk is known before anything is written
+        assert r.exit_code == 1
+        assert_one_error_line(r, "o.npy", "No space left")
+        assert listing(out) == [] and written == []
+    else:  # a filesystem without fallocate: written as usual
+        assert r.exit_code == 0, r.stderr
+        np.testing.assert_array_equal(np.load(out / "o.npy").shape, (2000, 1000))
