@@ -10,11 +10,11 @@ Nothing here knows about click or rich: progress is reported to a
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import math
 import os
 import queue
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -301,32 +301,48 @@ def _chunks_into(reader, info: ArrayInfo, rows: int, take) -> Iterator[np.ndarra
 
 
 class _Pipeline:
-    """Pieces in flight: read here into ``slots`` reused buffers, computed by a pool of
+    """Pieces in flight: read here into ``slots`` reused buffers, computed by
     ``threads`` threads, finished here in order, and (with a ``sink``) written in order
     by a writer thread, which hands each buffer back once its piece is written.
 
     Whatever fails (reading here, a computation, the checks of ``finish``, the writer,
-    Ctrl-C) stops it: nothing more is submitted or written, the threads are waited for
+    Ctrl-C) stops it: nothing more is computed or written, the threads are waited for
     (each has at most one piece to finish), and the error is raised here, in the
     calling thread, as it was raised.
+
+    Ctrl-C and SIGTERM are acted on only in the calling thread, and it waits only in C
+    (``queue.SimpleQueue``): a KeyboardInterrupt raised inside the threading module's
+    Python code (starting or joining a thread, a Condition) can leave its locks broken
+    (a hang, or "release unlocked lock"); around starting and joining the threads they
+    are held back and acted on at the end (see :func:`_signals_held`).
     """
 
     def __init__(self, threads: int, slots: int, *, sink=None):
-        self.pool = concurrent.futures.ThreadPoolExecutor(threads, "normcli-compute")
         self.slots = slots
         self.free: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(slots):
             self.free.put(_Slot())
-        self.inflight: collections.deque = collections.deque()
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: dict[int, tuple[bool, object]] = {}
+        self.inflight: collections.deque = collections.deque()  # (number, done, slot)
+        self.submitted = 0
         self.sink = sink
         self.writes: queue.SimpleQueue = queue.SimpleQueue()
         self.write_error: BaseException | None = None
         self.stopping = False
-        self.writer = None
         self._slot: _Slot | None = None  # the slot being filled
-        if sink is not None:
-            self.writer = threading.Thread(target=self._write, name="normcli-writer", daemon=True)
-            self.writer.start()
+        self.workers: list[threading.Thread] = []
+        self.writer: threading.Thread | None = None
+        try:
+            with _signals_held():
+                for i in range(threads):
+                    self.workers.append(_thread(self._work, f"normcli-compute-{i}"))
+                if sink is not None:
+                    self.writer = _thread(self._write, "normcli-writer")
+        except BaseException:  # Ctrl-C while they started: acted on here
+            self._stop(error=True)
+            raise
 
     # -- the calling thread ----------------------------------------------------------------
 
@@ -345,12 +361,15 @@ class _Pipeline:
         return self._slot.output(shape, dtype)
 
     def submit(self, finish, done: tuple, fn, *args) -> None:
-        """Compute ``fn(*args)`` on the pool, then ``finish((*done, result))`` here, in
+        """Compute ``fn(*args)`` on a thread, then ``finish((*done, result))`` here, in
         order; what ``finish`` returns is written (with a sink)."""
-        future = self.pool.submit(fn, *args)
-        self.inflight.append((future, done, self._slot))
+        number = self.submitted
+        self.submitted += 1
+        self.tasks.put((number, fn, args))
+        self.inflight.append((number, done, self._slot))
         self._slot = None
-        while self.inflight and self.inflight[0][0].done():
+        self._collect(block=False)
+        while self.inflight and self.inflight[0][0] in self.results:
             self._finish_next(finish)
 
     def drain(self, finish) -> None:
@@ -359,9 +378,20 @@ class _Pipeline:
             self._finish_next(finish)
         if self.writer is not None:
             self.writes.put(None)
-            self.writer.join()
+            with _signals_held():
+                self.writer.join()
             self.writer = None
         self._raise_write_error()
+
+    def _collect(self, block: bool) -> None:
+        """Results of the computations that have ended (waiting for one if ``block``)."""
+        while True:
+            try:
+                number, result = self.done.get(block)
+            except queue.Empty:
+                return
+            self.results[number] = result
+            block = False
 
     def _take(self, finish) -> _Slot:
         while True:
@@ -379,9 +409,13 @@ class _Pipeline:
                 continue
 
     def _finish_next(self, finish) -> None:
-        future, done, slot = self.inflight.popleft()
+        number, done, slot = self.inflight.popleft()
+        while number not in self.results:
+            self._collect(block=True)
+        ok, result = self.results.pop(number)
         try:
-            result = future.result()
+            if not ok:
+                raise result
             stored = finish((*done, result))
         except BaseException:
             self.free.put(slot)
@@ -397,7 +431,18 @@ class _Pipeline:
             error, self.write_error = self.write_error, None
             raise error
 
-    # -- the writer thread -----------------------------------------------------------------
+    # -- the other threads -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (task := self.tasks.get()) is not None:
+            number, fn, args = task
+            if self.stopping:
+                continue
+            try:
+                result = (True, fn(*args))
+            except BaseException as exc:  # raised in the calling thread, in order
+                result = (False, exc)
+            self.done.put((number, result))
 
     def _write(self) -> None:
         while (item := self.writes.get()) is not None:
@@ -416,17 +461,78 @@ class _Pipeline:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.stopping = exc_type is not None
         try:
-            for future, _, _ in self.inflight:
-                future.cancel()
-            self.inflight.clear()
+            self._stop(error=exc_type is not None)
+        except BaseException:
+            self._stop(error=True)  # a signal came before it could be held: once more
+            raise
+        return False
+
+    def _stop(self, error: bool) -> None:
+        """Stop the threads (after the piece each is on) and wait for them."""
+        self.stopping = self.stopping or error
+        with _signals_held():
+            for _ in self.workers:
+                self.tasks.put(None)
             if self.writer is not None:
                 self.writes.put(None)
-                self.writer.join()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        return False
+            for thread in (*self.workers, self.writer):
+                if thread is not None and thread.ident is not None:
+                    thread.join()
+            self.workers, self.writer = [], None
+            self.inflight.clear()
+
+
+def _thread(target, name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+#: Signals :func:`_signals_held` holds back.
+HELD_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM arriving in the block are acted on at its end, with the
+    handlers there were (KeyboardInterrupt, normcli's SIGTERM exception); a second one
+    is acted on at once. Only the main thread handles signals: elsewhere, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
+
+    def restore():
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+    def hold(signum, frame):
+        if signum in received:  # again: the user insists
+            restore()
+            _act_on(previous[signum], signum, frame)
+        received.append(signum)
+
+    for sig, handler in previous.items():
+        if handler is not None:  # None: a handler not set from Python, left alone
+            signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        restore()
+        for sig in dict.fromkeys(received):
+            _act_on(previous[sig], sig, None)
+
+
+def _act_on(handler, signum: int, frame) -> None:
+    """What ``handler`` does for ``signum``: call it, or the default action."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 class _Slot:

@@ -392,8 +392,12 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
     counted = math.prod(x.shape[a] for a in axes)
     xf = np.array(x, dtype=np.float64)  # a private copy we may overwrite
     floating = x.dtype.kind == "f"
-    nan_mask = np.isnan(xf) if floating else None
-    has_nan = bool(nan_mask.any()) if floating else False
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = xf.sum(axis=axes, keepdims=True)
+    # NaN or an infinity makes its slice's sum non-finite: only then are they looked for
+    careful = floating and not np.isfinite(total).all()
+    nan_mask = np.isnan(xf) if careful else None
+    has_nan = bool(nan_mask.any()) if careful else False
     if has_nan:
         keep = ~nan_mask
         n = np.count_nonzero(keep, axis=axes)
@@ -404,7 +408,9 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         n_nan = np.zeros(n.shape, dtype=np.int64)
     n_keep = np.expand_dims(n, axes)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        c0 = xf.sum(axis=axes, keepdims=True) / np.maximum(n_keep, 1)
+        if has_nan:
+            total = xf.sum(axis=axes, keepdims=True)
+        c0 = total / np.maximum(n_keep, 1)
         c0 = np.where(np.isfinite(c0), c0, 0.0) if floating else c0
         np.subtract(xf, c0, out=xf)
         if has_nan:
@@ -418,7 +424,8 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         s4 = d2.sum(axis=axes)
     c0 = np.squeeze(c0, axis=axes)
     nf = n.astype(np.float64)
-    delta, m2, m3, m4 = _central(nf, s1, s2, s3, s4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        delta, m2, m3, m4 = _central(nf, s1, s2, s3, s4)
     if shift is None:
         shift = c0
         dmean = delta
@@ -428,16 +435,17 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         with np.errstate(invalid="ignore"):
             mn = np.fmin.reduce(x, axis=axes).astype(np.float64)
             mx = np.fmax.reduce(x, axis=axes).astype(np.float64)
-        n_inf = np.count_nonzero(np.isinf(x), axis=axes)
+        n_inf = np.count_nonzero(np.isinf(x), axis=axes) if careful else np.zeros(n.shape)
     else:
         mn = x.min(axis=axes).astype(np.float64)
         mx = x.max(axis=axes).astype(np.float64)
         n_inf = np.zeros(n.shape, dtype=np.int64)
-    zeros = (
-        counted - np.count_nonzero(x, axis=axes)
-        if not has_nan
-        else (np.count_nonzero(x == 0, axis=axes))
-    )
+    if has_nan:
+        zeros = np.count_nonzero(x == 0, axis=axes)
+    elif np.all((mn > 0) | (mx < 0)):  # no slice holds a zero
+        zeros = np.zeros(n.shape, dtype=np.int64)
+    else:
+        zeros = counted - np.count_nonzero(x, axis=axes)
     empty = n == 0
     dmean = np.where(empty, 0.0, dmean)
     return Moments(

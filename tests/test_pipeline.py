@@ -392,9 +392,16 @@ def test_sigint_to_a_real_process_midway_exits_130_and_leaves_nothing(tmp_path):
          "-m", "zscore", "--chunk-size", "2MiB"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+    def writing() -> bool:  # pass 2 has begun: the temporary output holds data
+        try:
+            return any((out / name).stat().st_size > 1 << 20 for name in os.listdir(out))
+        except FileNotFoundError:
+            return False
+
     deadline = time.monotonic() + 60
-    while not os.listdir(out) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # the temporary output appears when pass 2 begins
+    while not writing() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
     if proc.poll() is not None:
         pytest.skip("finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)
@@ -405,6 +412,50 @@ def test_sigint_to_a_real_process_midway_exits_130_and_leaves_nothing(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "interrupted" in lines[0]
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("where", ["starting", "stopping"])
+def test_ctrl_c_while_threads_start_or_stop_is_acted_on_after(
+    tmp_path, invoke, monkeypatch, no_threads_left, where
+):
+    """A KeyboardInterrupt raised inside the threading module's own Python code (in
+    Thread.start or Thread.join) can break its locks: a hang, or a traceback. There,
+    Ctrl-C is held back and acted on once the threads are started or stopped."""
+    from normcli import engine
+
+    src = _big_npy(tmp_path)
+    calls = {"n": 0}
+    if where == "starting":
+        original = engine._thread
+
+        def thread(target, name):
+            started = original(target, name)
+            calls["n"] += 1
+            if calls["n"] == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # in the middle of starting them
+                time.sleep(0.05)  # would be raised here, were it not held back
+            return started
+
+        monkeypatch.setattr(engine, "_thread", thread)
+    else:
+        original = engine._Pipeline._work
+
+        def work(self):
+            original(self)  # told to stop: the main thread is joining the threads
+            calls["n"] += 1
+            if calls["n"] == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(engine._Pipeline, "_work", work)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = invoke("normalize", src, out / "o.npy", "-m", "zscore", "--chunk-size", "1MiB")
+    if where == "starting":  # not interrupted midway: every thread of pass 1 started
+        assert calls["n"] == engine.compute_threads()
+    assert r.exit_code == 130, r.stderr
+    assert_one_error_line(r, "interrupted")
+    assert listing(out) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_hdf5_input_and_output_through_the_pipeline(tmp_path, invoke):
