@@ -173,8 +173,13 @@ PIECE_BYTES = 1 << 20
 
 
 def compute_threads() -> int:
-    """Threads computing chunks in the local engine: the cores, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads computing pieces in the local engine: the cores this process may use,
+    at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 class LocalRunner(Runner):
