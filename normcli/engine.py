@@ -170,6 +170,9 @@ def _chunk_states(consumers, chunk: np.ndarray, row: int) -> list:
 #: them from and to the page cache and the threads compute them (with 16 MiB pieces
 #: the system time of a zscore was three times as much here).
 PIECE_BYTES = 1 << 20
+#: ... and for formats whose every read costs a fixed time in their library (h5py,
+#: zarr: about 0.2 ms here), which larger pieces spread.
+LIBRARY_PIECE_BYTES = 4 << 20
 
 
 def compute_threads() -> int:
@@ -280,7 +283,8 @@ def _piece_rows(reader, info: ArrayInfo, piece_bytes: int, row_bytes: int) -> in
     whole groups of the statistics' grid when that fits the budget (else at least one
     row), but never less than a stored chunk (HDF5, Zarr), which would be decompressed
     again for every piece that touches it; aligned to the stored chunks by the reader."""
-    rows = max(1, min(piece_bytes, PIECE_BYTES) // max(1, row_bytes))
+    cap = LIBRARY_PIECE_BYTES if reader.format in ("hdf5", "zarr") else PIECE_BYTES
+    rows = max(1, min(piece_bytes, cap) // max(1, row_bytes))
     group = group_rows(info.shape or (1,))
     if group * row_bytes <= piece_bytes:
         rows = max(group, rows - rows % group)
