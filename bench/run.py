@@ -9,7 +9,7 @@ it with its date and machine.
 
     python bench/run.py                 # everything (about 6 minutes on 2 cores)
     python bench/run.py --only describe # some groups (comma-separated)
-    python bench/run.py --repeat 5      # runs per short case (long ones run once)
+    python bench/run.py --repeat 3      # runs per case (5; fewer for the long ones)
     python bench/run.py --only dask --big-mib 16 --repeat 1   # check cases quickly
 
 Only the inputs the selected groups need are built. ``--big-mib`` sets the size of the
@@ -123,7 +123,7 @@ class Case:
     input_bytes: int
     #: (label, case name) of the cases this one is compared with
     anchors: list[tuple[str, str]] = field(default_factory=list)
-    #: runs of this case (None: --repeat); long cases run once
+    #: at most this many runs (None: --repeat): fewer for the long or memory-hungry
     repeat: int | None = None
     #: keep the stdout of the last run (the figures, for the summary)
     keep_stdout: bool = False
@@ -256,6 +256,12 @@ def cases(paths: dict[str, Path], groups: set[str]) -> list[Case]:
             out += makers[group](paths)
     for case in out:  # every case reads its inputs once, untimed, before it is timed
         case.warm = [p for p in paths.values() if repr(str(p)) in case.setup + case.work]
+        if case.repeat is None and (
+            not case.name.startswith(("normcli", "I/O floor"))  # anchors holding GBs
+            or "4 GiB" in case.name
+            or case.group == "dask"
+        ):
+            case.repeat = 3
     return out
 
 
@@ -668,7 +674,7 @@ def targets(results: dict, paths: dict[str, Path]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated groups: {', '.join(GROUPS)}")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per short case (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per case (median)")
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the float32 input")
     args = parser.parse_args()
     groups = set(args.only.split(",")) if args.only else set(GROUPS)
@@ -681,7 +687,7 @@ def main() -> None:
     selected = cases(paths, groups)
     results: dict[str, dict] = {}
     for case in selected:
-        runs = [case.run() for _ in range(case.repeat or args.repeat)]
+        runs = [case.run() for _ in range(min(case.repeat or args.repeat, args.repeat))]
         results[case.name] = {
             "seconds": statistics.median(r["seconds"] for r in runs),
             "rss": max(r["rss"] for r in runs),
@@ -698,7 +704,7 @@ def main() -> None:
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}; "
-        f"median of {args.repeat} runs (1 for the cases marked once), each in a fresh "
+        f"median of {args.repeat} runs (fewer where marked), each in a fresh "
         f"process; the whole run took {total / 60:.1f} min ({built:.0f} s building inputs).",
         "",
         "| group | case | seconds | GB/s of input | peak RSS (MiB) | time / anchor |",
@@ -706,8 +712,10 @@ def main() -> None:
     ]
     for case in selected:
         row = fmt_row(case, results[case.name], results)
-        if results[case.name]["runs"] == 1 and args.repeat != 1:
-            row = row.replace(f"| {case.name} |", f"| {case.name} (once) |", 1)
+        runs = results[case.name]["runs"]
+        if runs != args.repeat:
+            mark = "once" if runs == 1 else f"median of {runs}"
+            row = row.replace(f"| {case.name} |", f"| {case.name} ({mark}) |", 1)
         lines.append(row)
     judged = targets(results, paths)
     if judged:
