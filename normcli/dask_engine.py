@@ -2,13 +2,14 @@
 
 The plan is the same (normcli.engine): pass 1 takes the before-statistics and fits,
 pass 2 transforms, writes and measures what was written. Only the loop differs. The
-input becomes a dask.array whose blocks are exactly the local engine's chunks (the
-rows ``--chunk-size`` gives, aligned to the stored chunks); each block's task runs
-the same per-chunk functions (``Accumulator.chunk_state``, ``Normalizer.chunk_state``,
-``ApplyStep.run``) on a worker, and this process absorbs their results in block
+input becomes a dask.array whose blocks are the rows ``--chunk-size`` gives (aligned
+to the stored chunks); each block's task runs the local engine's per-chunk functions
+(``Accumulator.chunk_state``, ``Normalizer.chunk_state``, ``ApplyStep.run``, given
+the block's first row) on a worker, and this process absorbs their results in block
 order with the same merges (``Accumulator.absorb``, ``Moments.merge``, the
-normalizers' ``_merge``). Same chunks, same functions, same order of merging: the
-figures and the written values are those of the local engine, to the bit.
+normalizers' ``_merge``). The statistics fold fixed groups of rows whatever the
+blocks (``normcli.stats.GridFold``), so the figures and the written values are those
+of the local engine, to the bit, though its pieces are smaller.
 
 Blocks are read on the workers (a :class:`RowSource` holds a path and a name, and
 reads its rows with the format's ``read_rows``). A format that takes blocks at any

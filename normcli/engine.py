@@ -73,6 +73,7 @@ class ApplyStep:
         self.norm, self.invert, self.out_dtype = norm, invert, np.dtype(out_dtype)
         self.before, self.shape = before, tuple(shape)
         self.after: Accumulator | None = None
+        norm.state_  # noqa: B018 - the fit completed here, once, not by every worker
 
     def set_output(self, stored_dtype) -> None:
         self.after = Accumulator(self.shape, stored_dtype, tuple(range(len(self.shape))))

@@ -247,10 +247,10 @@ def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
     """Figures of a 1-D piece of at most BLOCK values, relative to its own centre.
 
     The fast path: the values as float64 minus a provisional centre (the mean of a
-    strided subsample) in one reused buffer, then a sum and three BLAS dot products for the power
-    sums; the residual of the centre (``s1 / n``) is folded back exactly by
-    :func:`_central`, so the centre only has to be near the data for the powers to keep
-    their digits. NaN and infinities (seen as a sum that is not finite) take
+    strided subsample) in one reused buffer, then a sum and three BLAS dot products
+    for the power sums; the residual of the centre (``s1 / n``) is folded back exactly
+    by :func:`_central`, so the centre only has to be near the data for the powers to
+    keep their digits. NaN and infinities (seen as a sum that is not finite) take
     :func:`_flat_piece_nonfinite`. ``finite`` says the values are known finite: if
     their centred sum still overflows (values near the float64 limit), None is returned.
     """
