@@ -55,8 +55,8 @@ def _error(message: str, code: int):
 
 
 def _check_signals() -> None:
-    if "normcli.io.base" in sys.modules:
-        from normcli.io.base import check_signals
+    if "normcli.signals" in sys.modules:
+        from normcli.signals import check_signals
 
         check_signals()
 
@@ -220,8 +220,8 @@ def describe_command(
 
 def _on_signal(signum, frame):
     """SIGINT and SIGTERM: noted (in case Python swallows the exception, see
-    normcli.io.base.signals_received), then raised so that every clean-up runs."""
-    from normcli.io.base import signals_received
+    normcli.signals.signals_received), then raised so that every clean-up runs."""
+    from normcli.signals import signals_received
 
     signals_received.append(signum)
     if signum == signal.SIGINT:

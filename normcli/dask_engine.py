@@ -2,13 +2,14 @@
 
 The plan is the same (normcli.engine): pass 1 takes the before-statistics and fits,
 pass 2 transforms, writes and measures what was written. Only the loop differs. The
-input becomes a dask.array whose blocks are exactly the local engine's chunks (the
-rows ``--chunk-size`` gives, aligned to the stored chunks); each block's task runs
-the same per-chunk functions (``Accumulator.chunk_state``, ``Normalizer.chunk_state``,
-``ApplyStep.run``) on a worker, and this process absorbs their results in block
+input becomes a dask.array whose blocks are the rows ``--chunk-size`` gives (aligned
+to the stored chunks); each block's task runs the local engine's per-chunk functions
+(``Accumulator.chunk_state``, ``Normalizer.chunk_state``, ``ApplyStep.run``, given
+the block's first row) on a worker, and this process absorbs their results in block
 order with the same merges (``Accumulator.absorb``, ``Moments.merge``, the
-normalizers' ``_merge``). Same chunks, same functions, same order of merging: the
-figures and the written values are those of the local engine, to the bit.
+normalizers' ``_merge``). The statistics fold fixed groups of rows whatever the
+blocks (``normcli.stats.GridFold``), so the figures and the written values are those
+of the local engine, to the bit, though its pieces are smaller.
 
 Blocks are read on the workers (a :class:`RowSource` holds a path and a name, and
 reads its rows with the format's ``read_rows``). A format that takes blocks at any
@@ -144,9 +145,9 @@ class RowSource:
 # -- the tasks (module-level functions, so workers import them by name) ---------------------
 
 
-def _scan_block(block: np.ndarray, consumers: list) -> list:
+def _scan_block(block: np.ndarray, consumers: list, start: int) -> list:
     with single_blas_thread():
-        return [c.chunk_state(block) for c in consumers]
+        return [c.chunk_state(block, start) for c in consumers]
 
 
 def _apply_block(block: np.ndarray, step, region, start: int):
@@ -155,18 +156,18 @@ def _apply_block(block: np.ndarray, step, region, start: int):
     with single_blas_thread():
         out = np.empty(block.shape, dtype=step.out_dtype)
         if region is None:
-            return step.start(block, out), out
-        states = step.run(block, out)
+            return step.start(block, out, start), out
+        states = step.run(block, out, start)
     region.write(start, out)
     return states
 
 
-def _apply_block_watched(block: np.ndarray, step):
+def _apply_block_watched(block: np.ndarray, step, start: int):
     """As :func:`_apply_block` without a region, the input block sent back too (for
     --hist and --check-ranks, which see each input chunk beside its output)."""
     with single_blas_thread():
         out = np.empty(block.shape, dtype=step.out_dtype)
-        return step.start(block, out), out, block
+        return step.start(block, out, start), out, block
 
 
 def _copy_block(block: np.ndarray, region, start: int) -> None:
@@ -254,7 +255,10 @@ class DaskRunner(Runner):
 
         blocks, bounds = self._blocks(reader, info, chunk_bytes)
         shared = self._shared(list(consumers))
-        tasks = [dask.delayed(_scan_block, pure=False)(b, shared) for b in blocks]
+        tasks = [
+            dask.delayed(_scan_block, pure=False)(b, shared, start)
+            for b, (start, _) in zip(blocks, bounds, strict=True)
+        ]
         results = self._ordered(tasks, _sizes(info, bounds), progress, label, self.window(False))
         with contextlib.closing(results):
             for states in results:
@@ -293,16 +297,25 @@ class DaskRunner(Runner):
         with writer.add(info.name, info.shape, step.out_dtype) as sink:
             step.set_output(sink.stored_dtype)
             shared = self._shared(step)
+            starts = [start for start, _ in bounds]
             if watch is None:
-                tasks = [dask.delayed(_apply_block, pure=False)(b, shared, None, 0) for b in blocks]
+                tasks = [
+                    dask.delayed(_apply_block, pure=False)(b, shared, None, start)
+                    for b, start in zip(blocks, starts, strict=True)
+                ]
             else:
-                tasks = [dask.delayed(_apply_block_watched, pure=False)(b, shared) for b in blocks]
+                tasks = [
+                    dask.delayed(_apply_block_watched, pure=False)(b, shared, start)
+                    for b, start in zip(blocks, starts, strict=True)
+                ]
             results = self._ordered(tasks, sizes, progress, label, self.window(True))
             with contextlib.closing(results):
-                for result in results:
+                for result, (start, _) in zip(results, bounds, strict=True):
                     before, out = result[0], result[1]
                     chunk = result[2] if watch is not None else None
-                    finish_chunk(step, sink, info, chunk, out, before, check, watch)
+                    sink.write(
+                        finish_chunk(step, sink, info, chunk, out, before, check, watch, start)
+                    )
             return sink.stored_dtype
 
     def copy(self, reader, info, writer, *, chunk_bytes, progress):

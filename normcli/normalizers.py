@@ -31,6 +31,7 @@ inside :meth:`transform` and there is nothing to fit.
 from __future__ import annotations
 
 import math
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -38,7 +39,7 @@ import numpy as np
 from normcli import __version__
 from normcli.axes import ALL, AxisSpec, format_axis, kept_shape, parse_axis, resolve_axes
 from normcli.errors import ParameterError
-from normcli.stats import BLOCK, Accumulator, Moments
+from normcli.stats import BLOCK, Accumulator, GridFold, Moments, grid_state, group_rows
 
 PARAMS_FORMAT = "normcli-params/1"
 _EPS = np.finfo(np.float64).eps
@@ -87,6 +88,10 @@ class Normalizer:
     default_axis: AxisSpec = ALL
     #: Options the method accepts (for validation and params files).
     option_names: tuple[str, ...] = ()
+    #: True when merging two parts' states is not exact (sums): fitting then folds the
+    #: states of fixed groups of rows in order (a GridFold), so that the fitted state
+    #: does not depend on the chunks.
+    grid_fit = False
 
     def __init__(self, axis: AxisSpec | None = None, *, nan_policy: str = "raise"):
         self.axis: AxisSpec = self.default_axis if axis is None else axis
@@ -94,6 +99,22 @@ class Normalizer:
         self.axes_: tuple[int, ...] | None = None
         self.shape_: tuple[int, ...] | None = None
         self.state_ = None
+        self._coefficients_of: tuple | None = None  # (state, expanded coefficients)
+
+    @property
+    def state_(self):
+        """The fitted state (None before fitting)."""
+        if self._fold is not None and self._fold_open:
+            self._state = self._fold.result()
+            self._fold_open = False
+        return self._state
+
+    @state_.setter
+    def state_(self, value) -> None:
+        self._state = value
+        self._fold: GridFold | None = None
+        self._fold_open = False
+        self._fed = 0  # rows given to partial_fit
 
     # -- binding to an array --------------------------------------------------------------
 
@@ -146,30 +167,52 @@ class Normalizer:
         return self.partial_fit(x)
 
     def partial_fit(self, chunk: np.ndarray) -> Normalizer:
-        """Fold the statistics of a chunk of rows into the fitted state."""
+        """Fold the statistics of the next chunk of rows into the fitted state."""
         if self.axes_ is None:
             self.bind(chunk.shape)
         if not self.spans_samples:
             return self
-        return self.absorb(self.chunk_state(chunk))
+        start = self._fed
+        state = self.chunk_state(chunk, start)
+        self.absorb(state)
+        self._fed = start + chunk.shape[0]
+        return self
 
-    def chunk_state(self, chunk: np.ndarray):
-        """The fitted state of one chunk of rows alone (None when there is nothing to fit).
+    def chunk_state(self, chunk: np.ndarray, start: int):
+        """The fitted state of one chunk of rows, whose first row is row ``start`` of
+        the array, alone (None when there is nothing to fit).
 
-        A pure function of the chunk and the bound configuration, so workers may call
-        it concurrently; :meth:`absorb` merges the results in the order of the chunks.
+        A pure function of the chunk, ``start`` and the bound configuration, so workers
+        may call it concurrently; :meth:`absorb` merges the results in chunk order.
         """
         if not self.spans_samples:
             return None
+        if self.grid_fit:
+            return grid_state(chunk, start, group_rows(chunk.shape), self._group_state)
         state = None
         for block in _row_blocks(chunk):
-            part = self._block_state(self._state_input(block))
+            part = self._group_state(block)
             state = part if state is None else self._merge(state, part)
         return state
 
+    def _group_state(self, rows: np.ndarray):
+        return self._block_state(self._state_input(rows))
+
+    def _fold_merge(self, a, b):
+        return b if a is None else self._merge(a, b)
+
     def absorb(self, state) -> Normalizer:
         """Merge the :meth:`chunk_state` of the next chunk into the fitted state."""
-        if state is not None:
+        if state is None:
+            return self
+        if self.grid_fit:
+            if self._fold is None:
+                fed = self._fed
+                self.state_ = None
+                self._fold, self._fed = GridFold(self._group_state, self._fold_merge), fed
+            self._fold.absorb(state)
+            self._fold_open = True
+        else:
             self.state_ = state if self.state_ is None else self._merge(self.state_, state)
         return self
 
@@ -198,7 +241,7 @@ class Normalizer:
         if self.spans_samples:
             if self.state_ is None:
                 raise RuntimeError(f"{self.method} must be fitted before transform")
-            coeffs = self._expanded(self._coefficients(self.state_))
+            coeffs = self._fitted_coefficients()
         for start, block in _row_blocks(chunk, with_start=True):
             if not self.spans_samples:
                 state = self._block_state(self._state_input(block))
@@ -216,15 +259,25 @@ class Normalizer:
             self.bind(chunk.shape)
         if out is None:
             out = np.empty(chunk.shape, dtype=dtype)
-        center, divisor, offset = self._expanded(self._coefficients(self.state_))
+        center, divisor, offset = self._fitted_coefficients()
         for start, block in _row_blocks(chunk, with_start=True):
-            y = np.asarray(block, dtype=np.float64)
-            x = y - offset if offset is not None else y.copy()
-            x *= divisor
+            x = _scratch(block)
+            if offset is not None:
+                np.subtract(x, offset, out=x)
+            np.multiply(x, divisor, out=x)
             if center is not None:
-                x += center
+                np.add(x, center, out=x)
             _store(x, out[start : start + block.shape[0]])
         return out
+
+    def _fitted_coefficients(self) -> tuple:
+        """The fitted state's coefficients, expanded to broadcast over chunks; kept
+        while the state is the same (transform is called once per group of rows)."""
+        state = self.state_
+        cached = self._coefficients_of
+        if cached is None or cached[0] is not state:
+            cached = self._coefficients_of = (state, self._expanded(self._coefficients(state)))
+        return cached[1]
 
     @property
     def invertible(self) -> bool:
@@ -268,12 +321,12 @@ class Normalizer:
 
     def _apply(self, block, coeffs, out):
         center, divisor, offset = coeffs
-        x = np.array(block, dtype=np.float64)  # private float64 copy: uint8 never wraps
+        x = _scratch(block)  # a private float64 copy: uint8 never wraps
         if center is not None:
-            x -= center
-        x /= divisor
+            np.subtract(x, center, out=x)
+        np.divide(x, divisor, out=x)
         if offset is not None:
-            x += offset
+            np.add(x, offset, out=x)
         self._post(x)
         _store(x, out)
 
@@ -318,12 +371,27 @@ def _row_blocks(chunk: np.ndarray, with_start: bool = False):
         yield (start, block) if with_start else block
 
 
+_scratch_space = threading.local()
+
+
+def _scratch(block: np.ndarray) -> np.ndarray:
+    """``block`` as float64 in a buffer reused by this thread (a block is at most about
+    BLOCK values, or one row)."""
+    size = block.size
+    buf = getattr(_scratch_space, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _scratch_space.buf = np.empty(max(size, BLOCK))
+    x = buf[:size].reshape(block.shape)
+    np.copyto(x, block)
+    return x
+
+
 def _store(x: np.ndarray, out: np.ndarray) -> None:
     if out.dtype.kind in "iu":
         info = np.iinfo(out.dtype)
         np.rint(x, out=x)
         np.clip(x, info.min, info.max, out=x)
-    out[...] = x
+    np.copyto(out, x, casting="unsafe")
 
 
 def _to_list(value) -> object:
@@ -339,6 +407,13 @@ def _from_list(value, kept: tuple[int, ...], name: str) -> np.ndarray:
             "the params file does not match"
         )
     return arr
+
+
+def _powers_fit(dtype: np.dtype) -> bool:
+    """True when squares of the values, and sums of them, are finite and normal in
+    float64: floats of at most 32 bits, integers and booleans."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 4)
 
 
 def _nan_reduce(kind: str, nan_policy: str):
@@ -437,6 +512,7 @@ class ZScore(Normalizer):
 
     method = "zscore"
     fits_from_moments = True
+    grid_fit = True
     option_names = ("ddof", "eps")
 
     def __init__(self, axis=None, *, ddof=0, eps=None, nan_policy="raise"):
@@ -515,6 +591,7 @@ class Lp(Normalizer):
 
     method = "lp"
     default_axis = (-1,)
+    grid_fit = True
     option_names = ("order",)
 
     def __init__(self, axis=None, *, order=2.0, nan_policy="raise"):
@@ -524,6 +601,10 @@ class Lp(Normalizer):
     # state: (scale m = max|x|, s = sum((|x|/m)**p)) so that norm = m * s**(1/p) never
     # overflows (values near 1e200 are fine); order inf keeps m, order 0 keeps a count.
     def _block_state(self, block):
+        if self.order in (1, 2) and _powers_fit(block.dtype):
+            state = self._unscaled_state(block)
+            if state is not None:
+                return state
         x = np.abs(np.asarray(block, dtype=np.float64))
         nan_mask = None
         if x.dtype.kind == "f" and self.nan_policy != "propagate":
@@ -545,6 +626,22 @@ class Lp(Normalizer):
             np.power(x, p, out=x)
         s = x.sum(axis=self.axes_)
         return (m, s)
+
+    def _unscaled_state(self, block):
+        """Orders 1 and 2 of values of at most 32 bits (or integers): sum(|x|**p) in
+        float64 directly, as (1, s), one pass and no scaling (neither the squares nor
+        their sum can overflow or underflow). None when a slice holds NaN or infinity:
+        the scaled state treats those."""
+        x = np.asarray(block, dtype=np.float64)
+        if self.order == 2:
+            letters = "abcdefghijklmnopqrstuvwxyz"[: x.ndim]
+            kept = "".join(c for i, c in enumerate(letters) if i not in self.axes_)
+            s = np.einsum(f"{letters},{letters}->{kept}", x, x)
+        else:
+            s = np.abs(x).sum(axis=self.axes_)
+        if not np.isfinite(s).all():
+            return None
+        return (np.ones_like(s), s)
 
     def _max(self, a, b):
         return np.maximum(a, b) if self.nan_policy == "propagate" else np.fmax(a, b)
@@ -625,7 +722,7 @@ class Scale(Normalizer):
             self.bind(chunk.shape)
         return self
 
-    def chunk_state(self, chunk):
+    def chunk_state(self, chunk, start):
         return None
 
     def absorb(self, state):

@@ -9,7 +9,10 @@ Moments of their union with the formulas of Chan, Golub & LeVeque (M2) and Péba
 
 Precision, all in float64:
 
-* Each block of about 256K elements is centred on its own approximate mean before
+* The data are cut into fixed groups of rows (about 256K values, counted from the
+  array's first row, whatever the chunks: see :class:`GridFold`), whose figures are
+  merged in order; so every chunking gives the same figures to the bit.
+* Each piece of at most 256K values is centred on its own approximate mean before
   the powers are summed, and the residual of that centre is folded back exactly,
   so badly conditioned data (values near 1e8 with unit spread) lose nothing.
 * Means are kept relative to a common ``shift`` (an early value of the data), so the
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Elements per block of the kernels: a float64 block (2 MiB) stays in cache.
+#: Values per group of the grid and per piece of the kernels (a float64 piece, 2 MiB,
+#: stays in the last-level cache; smaller pieces were no faster here, where the cost
+#: is numpy's calls rather than memory).
 BLOCK = 1 << 18
 
 #: The fields of a described statistic, in scipy.stats.describe's order, then counts.
@@ -224,32 +229,34 @@ def _combine(na, nb, da, db, a2, b2, a3, b3, a4, b4):
     return da + delta * fb, m2, m3, m4
 
 
-#: Stride of the subsample a block's provisional centre is taken from.
+#: Stride of the subsample a piece's provisional centre is taken from.
 _CENTRE_STRIDE = 61
 
 
 #: The running figures of the flat path, as Python numbers (cheap to merge per block).
-#: Fields: n, dmean (relative to the shift), m2, m3, m4, min, max, nan, inf, zeros.
+#: Fields: n, dmean (relative to an origin), m2, m3, m4, min, max, nan, inf, zeros.
 FlatStats = tuple
 
 _EMPTY_FLAT: FlatStats = (0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan, 0, 0, 0)
 
+#: A group's (or a running) flat figures with the origin their mean is relative to.
+FlatState = tuple  # (origin: float | None, FlatStats)
 
-def _flat_block(
-    xb: np.ndarray, shift: float, work: np.ndarray, zero_mask: np.ndarray, *, finite: bool = False
-) -> FlatStats | None:
-    """Figures of a 1-D block (fast path: dot products over reused float64 buffers).
 
-    ``finite`` says the values are known finite: if their centred sum still overflows
-    (values near the float64 limit), None is returned rather than recursing.
+def _flat_piece(xb: np.ndarray, finite: bool = False) -> FlatState | None:
+    """Figures of a 1-D piece of at most BLOCK values, relative to its own centre.
 
-    The block is centred on the mean of a strided subsample; the residual of that
-    centre (``s1 / n``) is folded back exactly by :func:`_central`, so the centre only
-    has to be near the data for the powers to keep their digits.
+    The fast path: the values as float64 minus a provisional centre (the mean of a
+    strided subsample) in one reused buffer, then a sum and three BLAS dot products
+    for the power sums; the residual of the centre (``s1 / n``) is folded back exactly
+    by :func:`_central`, so the centre only has to be near the data for the powers to
+    keep their digits. NaN and infinities (seen as a sum that is not finite) take
+    :func:`_flat_piece_nonfinite`. ``finite`` says the values are known finite: if
+    their centred sum still overflows (values near the float64 limit), None is returned.
     """
     size = xb.size
+    work, mask = _work_buffers(size)
     d = work[0, :size]
-    d2 = work[1, :size]
     lo, hi = float(xb.min()), float(xb.max())
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: handled just below
         c0 = float(np.add.reduce(xb[::_CENTRE_STRIDE], dtype=np.float64)) / len(
@@ -257,43 +264,79 @@ def _flat_block(
         )
         if lo == hi:  # constant: centred exactly (a rounded mean of 1e300s overflows M2)
             c0 = lo
-        np.subtract(xb, c0, out=d, dtype=np.float64)
-        s1 = float(d.sum())
-    if xb.dtype.kind == "f" and not math.isfinite(s1):
-        return None if finite else _flat_block_nonfinite(xb, shift)
-    np.multiply(d, d, out=d2)
-    s2 = float(d2.sum())
-    s3 = float(np.dot(d2, d))
-    s4 = float(np.dot(d2, d2))
+        s1 = math.nan
+        if math.isfinite(c0):
+            if xb.dtype == np.float64:
+                np.subtract(xb, c0, out=d)
+            else:
+                np.copyto(d, xb)  # the cast alone is much faster than a mixed subtract
+                np.subtract(d, c0, out=d)
+            s1 = float(np.add.reduce(d))
+    if not math.isfinite(s1):
+        if finite:
+            return None
+        return _flat_piece_nonfinite(xb)
+    d2 = work[1, :size]
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e154: powers overflow
+        s2 = float(np.dot(d, d))
+        np.multiply(d, d, out=d2)
+        s3 = float(np.dot(d2, d))
+        s4 = float(np.dot(d2, d2))
     delta, m2, m3, m4 = _central(size, s1, s2, s3, s4)
-    zeros = int(np.count_nonzero(np.equal(xb, 0, out=zero_mask[:size])))
-    return (size, (c0 - shift) + float(delta), float(m2), float(m3), float(m4),
-            lo, hi, 0, 0, zeros)  # fmt: skip
+    zeros = 0 if lo > 0 or hi < 0 else int(np.count_nonzero(np.equal(xb, 0, out=mask[:size])))
+    return c0, (size, float(delta), float(m2), float(m3), float(m4), lo, hi, 0, 0, zeros)
 
 
-def _flat_block_nonfinite(xb: np.ndarray, shift: float) -> FlatStats:
-    """A 1-D block holding NaN or infinities: NaN is left out, infinities propagate."""
+def _flat_piece_nonfinite(xb: np.ndarray) -> FlatState:
+    """A 1-D piece holding NaN or infinities: NaN is left out, infinities propagate."""
     nan_mask = np.isnan(xb)
     values = xb[~nan_mask].astype(np.float64)
     n_nan = int(nan_mask.sum())
     if values.size == 0:
-        return (*_EMPTY_FLAT[:7], n_nan, 0, 0)
+        return 0.0, (*_EMPTY_FLAT[:7], n_nan, 0, 0)
     with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN: fine here
         total = values.sum()
-    stats = None
-    if np.isfinite(total):
-        work, zero_mask = np.empty((2, values.size)), np.empty(values.size, dtype=bool)
-        stats = _flat_block(values, shift, work, zero_mask, finite=True)
-    if stats is None:  # infinities, or finite values whose spread overflows float64
+    state = _flat_piece(values, finite=True) if np.isfinite(total) else None
+    if state is None:  # infinities, or finite values whose spread overflows float64
         with np.errstate(invalid="ignore", over="ignore"):
             mean = values.mean()
             d = values - mean
             m2, m3, m4 = (d**2).sum(), (d**3).sum(), (d**4).sum()
-        stats = (values.size, float(mean - shift), float(m2), float(m3), float(m4),
-                 float(values.min()), float(values.max()), 0,
-                 int(np.count_nonzero(np.isinf(values))),
-                 int(values.size - np.count_nonzero(values)))  # fmt: skip
-    return (*stats[:7], n_nan, stats[8], stats[9])
+        state = 0.0, (values.size, float(mean), float(m2), float(m3), float(m4),
+                      float(values.min()), float(values.max()), 0,
+                      int(np.count_nonzero(np.isinf(values))),
+                      int(values.size - np.count_nonzero(values)))  # fmt: skip
+    origin, stats = state
+    return origin, (*stats[:7], n_nan, stats[8], stats[9])
+
+
+def _fold_flat(running: FlatState, part: FlatState) -> FlatState:
+    """``part``'s figures merged into ``running``'s, kept relative to the first origin
+    seen (an origin near the data, so merged means are differences of small numbers)."""
+    shift, stats = running
+    origin, more = part
+    if more[0]:
+        if shift is None:
+            shift = origin
+        elif origin != shift:
+            more = (more[0], (origin - shift) + more[1], *more[2:])
+    return shift, _merge_flat(stats, more)
+
+
+def _flat_group(flat: np.ndarray, exclude_zeros: bool = False) -> FlatState:
+    """The flat figures of one group's values (1-D): pieces of BLOCK values in order."""
+    running: FlatState = (None, _EMPTY_FLAT)
+    for start in range(0, flat.size, BLOCK):
+        xb = flat[start : start + BLOCK]
+        zeros = 0
+        if exclude_zeros:
+            zeros = xb.size - np.count_nonzero(xb)
+            xb = xb[xb != 0]
+        piece = _flat_piece(xb) if xb.size else (None, _EMPTY_FLAT)
+        if exclude_zeros:
+            piece = (piece[0], (*piece[1][:9], zeros))
+        running = _fold_flat(running, piece)
+    return running
 
 
 def _merge_flat(a: FlatStats, b: FlatStats) -> FlatStats:
@@ -351,8 +394,12 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
     counted = math.prod(x.shape[a] for a in axes)
     xf = np.array(x, dtype=np.float64)  # a private copy we may overwrite
     floating = x.dtype.kind == "f"
-    nan_mask = np.isnan(xf) if floating else None
-    has_nan = bool(nan_mask.any()) if floating else False
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = xf.sum(axis=axes, keepdims=True)
+    # NaN or an infinity makes its slice's sum non-finite: only then are they looked for
+    careful = floating and not np.isfinite(total).all()
+    nan_mask = np.isnan(xf) if careful else None
+    has_nan = bool(nan_mask.any()) if careful else False
     if has_nan:
         keep = ~nan_mask
         n = np.count_nonzero(keep, axis=axes)
@@ -370,7 +417,9 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         mn = x.min(axis=axes).astype(np.float64)
         mx = x.max(axis=axes).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        c0 = xf.sum(axis=axes, keepdims=True) / np.maximum(n_keep, 1)
+        if has_nan:
+            total = xf.sum(axis=axes, keepdims=True)
+        c0 = total / np.maximum(n_keep, 1)
         # a constant slice is centred exactly (a rounded mean of 1e300s overflows M2)
         c0 = np.where(np.expand_dims(mn == mx, axes), np.expand_dims(mn, axes), c0)
         c0 = np.where(np.isfinite(c0), c0, 0.0) if floating else c0
@@ -386,21 +435,23 @@ def _nd_block(x: np.ndarray, axes: tuple[int, ...], shift: np.ndarray | None) ->
         s4 = d2.sum(axis=axes)
     c0 = np.squeeze(c0, axis=axes)
     nf = n.astype(np.float64)
-    delta, m2, m3, m4 = _central(nf, s1, s2, s3, s4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        delta, m2, m3, m4 = _central(nf, s1, s2, s3, s4)
     if shift is None:
         shift = c0
         dmean = delta
     else:
         dmean = (c0 - shift) + delta
-    if floating:
+    if floating and careful:
         n_inf = np.count_nonzero(np.isinf(x), axis=axes)
     else:
         n_inf = np.zeros(n.shape, dtype=np.int64)
-    zeros = (
-        counted - np.count_nonzero(x, axis=axes)
-        if not has_nan
-        else (np.count_nonzero(x == 0, axis=axes))
-    )
+    if has_nan:
+        zeros = np.count_nonzero(x == 0, axis=axes)
+    elif np.all((mn > 0) | (mx < 0)):  # no slice holds a zero
+        zeros = np.zeros(n.shape, dtype=np.int64)
+    else:
+        zeros = counted - np.count_nonzero(x, axis=axes)
     empty = n == 0
     dmean = np.where(empty, 0.0, dmean)
     return Moments(
@@ -500,6 +551,96 @@ class IntHistogram:
         )
 
 
+# -- the grid: fixed groups of rows, whatever the chunks ---------------------------------
+
+
+def group_rows(shape: Sequence[int]) -> int:
+    """Rows per group of the grid (about BLOCK values, at least one row)."""
+    return max(1, BLOCK // max(1, math.prod(tuple(shape)[1:])))
+
+
+def grid_pieces(start: int, rows: int, step: int) -> Iterator[tuple[int, int]]:
+    """The chunk of ``rows`` rows starting at row ``start`` of the array, cut at the lines
+    of the grid of ``step`` rows: ``(a, b)`` row ranges relative to the chunk. Only the
+    first piece can start off a line (it ends one group) and only the last can be short
+    (it starts the next)."""
+    a = 0
+    while a < rows:
+        b = min(rows, a + step - (start + a) % step)
+        yield a, b
+        a = b
+
+
+@dataclass
+class GridState:
+    """What one chunk contributes to a grid-folded statistic: the states of the whole
+    groups it holds, and copies of the rows of the groups it shares with its
+    neighbours (``head`` ends a group begun before it, when ``head_closes``; ``tail``
+    begins one that goes on after it). :class:`GridFold` completes those in order."""
+
+    start: int
+    rows: int
+    head: np.ndarray | None = None
+    head_closes: bool = False
+    groups: list = field(default_factory=list)
+    tail: np.ndarray | None = None
+
+    def add(self, a: int, b: int, step: int, part) -> None:
+        """Piece ``(a, b)`` of :func:`grid_pieces`: a whole group's state, or its rows."""
+        if b - a == step:
+            self.groups.append(part)
+        elif (self.start + a) % step:
+            self.head, self.head_closes = part, (self.start + b) % step == 0
+        else:
+            self.tail = part
+
+
+def grid_state(chunk: np.ndarray, start: int, step: int, group_state) -> GridState:
+    """The :class:`GridState` of a chunk whose first row is row ``start`` of the array."""
+    state = GridState(start, chunk.shape[0])
+    for a, b in grid_pieces(start, chunk.shape[0], step):
+        rows = chunk[a:b]
+        state.add(a, b, step, group_state(rows) if b - a == step else rows.copy())
+    return state
+
+
+class GridFold:
+    """Folds the states of the grid's groups in order, ``merge(running, group)``, from
+    :class:`GridState` s absorbed in chunk order. Every chunking of the same rows folds
+    the same groups in the same order, so the result is the same to the bit."""
+
+    def __init__(self, group_state, merge, initial=None):
+        self.group_state, self.merge = group_state, merge
+        self.running = initial
+        self.pending: list[np.ndarray] = []  # rows of the group not yet complete
+        self.next_row = 0
+
+    def absorb(self, state: GridState) -> None:
+        if state.start != self.next_row:
+            raise ValueError(f"chunk at row {state.start} absorbed at row {self.next_row}")
+        if state.head is not None:
+            self.pending.append(state.head)
+            if state.head_closes:
+                self.running = self.merge(self.running, self.group_state(self._take()))
+        for part in state.groups:
+            self.running = self.merge(self.running, part)
+        if state.tail is not None:
+            self.pending = [state.tail]
+        self.next_row += state.rows
+
+    def _take(self) -> np.ndarray:
+        rows = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+        self.pending = []
+        return rows
+
+    def result(self):
+        """The fold so far with the last, incomplete group (the fold itself unchanged)."""
+        if not self.pending:
+            return self.running
+        rows = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+        return self.merge(self.running, self.group_state(rows))
+
+
 # -- accumulation over chunks ---------------------------------------------------------
 
 
@@ -510,31 +651,32 @@ def _work_buffers(need: int) -> tuple[np.ndarray, np.ndarray]:
     """Reused float64 work space and a bool mask for the flat kernel, one per thread."""
     work = getattr(_buffers, "work", None)
     if work is None or work.shape[1] < need:
-        _buffers.work = work = np.empty((2, need))
-        _buffers.mask = np.empty(need, dtype=bool)
+        size = max(need, min(BLOCK, 1 << 16))
+        _buffers.work = work = np.empty((2, size))
+        _buffers.mask = np.empty(size, dtype=bool)
     return work, _buffers.mask
 
 
-def _first_finite_mean(xb: np.ndarray) -> float:
-    """An origin near the data: the mean of the first finite values."""
-    first = xb[:64].astype(np.float64)
-    finite = first[np.isfinite(first)]
-    return float(finite.mean()) if finite.size else 0.0
+def _merge_moments(a: Moments | None, b: Moments) -> Moments:
+    return b if a is None else a.merge(b)
 
 
 class Accumulator:
     """Statistics of an array fed to :meth:`update` as consecutive chunks of rows.
 
     ``shape`` is the whole array's shape, ``axes`` the sorted reduce axes. When the
-    axes include 0, chunk statistics are merged; otherwise each row's statistics are
-    final and the chunks' results are stacked. ``exclude_zeros`` leaves zeros out of
-    the moments (they are still counted in ``zeros``).
+    axes include 0, the statistics of fixed groups of rows (:func:`group_rows`, counted
+    from the array's first row) are merged in order; otherwise each row's statistics
+    are final and the chunks' results are stacked. 8- and 16-bit integers over all
+    axes are counted exactly. ``exclude_zeros`` leaves zeros out of the moments (they
+    are still counted in ``zeros``).
 
     :meth:`update` is :meth:`chunk_state` (the statistics of one chunk, a pure
-    function of the chunk and this accumulator's configuration, so it can run
-    anywhere: another thread, a Dask worker) followed by :meth:`absorb` (the merge
-    into the running result, in the order of the chunks). Both engines run exactly
-    these two steps over the same chunks, so they give the same figures to the bit.
+    function of the chunk, its first row and this accumulator's configuration, so it
+    can run anywhere: another thread, a Dask worker) followed by :meth:`absorb` (the
+    merge into the running result, in the order of the chunks). The groups do not
+    depend on the chunks, so neither do the figures: every chunk size and every engine
+    gives the same figures to the bit.
     """
 
     def __init__(
@@ -557,16 +699,27 @@ class Accumulator:
             if self.flat and exact_integers and histogram_supported(self.dtype)
             else None
         )
-        self._merged: Moments | None = None
+        #: Rows per group of the grid; None when chunks need no grid (exact counts,
+        #: or rows whose statistics are final).
+        self.step: int | None = None
+        self._fold: GridFold | None = None
+        if self.hist is None and (self.flat or 0 in self.axes):
+            self.step = group_rows(self.shape or (1,))
+            if self.flat:
+                self._fold = GridFold(self.group_state, _fold_flat, (None, _EMPTY_FLAT))
+            else:
+                self._fold = GridFold(self.group_state, _merge_moments)
         self._parts: list[Moments] = []
-        self._flat: FlatStats = _EMPTY_FLAT
-        self._shift: float | None = None
+        self._fed = 0
 
     def update(self, chunk: np.ndarray) -> None:
-        self.absorb(self.chunk_state(chunk))
+        start = self._fed
+        self._fed += chunk.shape[0] if np.ndim(chunk) else 1
+        self.absorb(self.chunk_state(chunk, start))
 
-    def chunk_state(self, chunk: np.ndarray):
-        """The statistics of one chunk of rows, independent of every other chunk.
+    def chunk_state(self, chunk: np.ndarray, start: int):
+        """The statistics of one chunk of rows whose first row is row ``start`` of the
+        array, independent of every other chunk.
 
         Reads nothing but the configuration (never the running result), so workers
         may call it concurrently on a shared accumulator.
@@ -577,25 +730,23 @@ class Accumulator:
             hist = IntHistogram(self.dtype)
             hist.update(chunk)  # zeros are dropped in result() if excluded
             return hist.counts
-        if self.flat:
-            return self._flat_chunk(chunk)
+        if self.step is not None:
+            return grid_state(chunk, start, self.step, self.group_state)
         return self._nd(chunk)
+
+    def group_state(self, rows: np.ndarray):
+        """The statistics of one group of the grid (``step`` rows; the last may be
+        shorter)."""
+        if self.flat:
+            return _flat_group(rows.reshape(-1), self.exclude_zeros)
+        return self._nd(rows)
 
     def absorb(self, state) -> None:
         """Merge the :meth:`chunk_state` of the next chunk into the running result."""
         if self.hist is not None:
             self.hist.counts += state
-        elif self.flat:
-            stats, shift = state
-            if stats[0]:
-                if self._flat[0] == 0:
-                    self._shift = shift  # the first values seen set the origin
-                elif shift != self._shift:
-                    # keep one origin: the chunk's mean relative to ours
-                    stats = (stats[0], (shift - self._shift) + stats[1], *stats[2:])
-            self._flat = _merge_flat(self._flat, stats)
-        elif 0 in self.axes:
-            self._add(state)
+        elif self._fold is not None:
+            self._fold.absorb(state)
         else:
             self._parts.append(state)
 
@@ -603,46 +754,23 @@ class Accumulator:
         """NaN and infinite values seen so far (integers have none)."""
         if self.hist is not None:
             return 0
+        pending = 0
+        if self._fold is not None and self.dtype.kind == "f":
+            pending = sum(int(np.count_nonzero(~np.isfinite(p))) for p in self._fold.pending)
         if self.flat:
-            return self._flat[7] + self._flat[8]
-        parts = self._parts if self._merged is None else [self._merged, *self._parts]
-        return int(sum(int(np.sum(p.nan)) + int(np.sum(p.inf)) for p in parts))
-
-    def _add(self, m: Moments) -> None:
-        if self._merged is None:
-            self._merged = m
-        else:
-            self._merged = self._merged.merge(m)
-
-    def _flat_chunk(self, chunk: np.ndarray) -> tuple[FlatStats, float | None]:
-        """Blocks of a chunk folded in order, relative to the chunk's own origin."""
-        flat = chunk.reshape(-1)
-        work, zero_mask = _work_buffers(min(BLOCK, max(flat.size, 1)))
-        stats: FlatStats = _EMPTY_FLAT
-        shift = None
-        for start in range(0, flat.size, BLOCK):
-            xb = flat[start : start + BLOCK]
-            zeros = 0
-            if self.exclude_zeros:
-                zeros = xb.size - np.count_nonzero(xb)
-                xb = xb[xb != 0]
-            if xb.size == 0:
-                block = _EMPTY_FLAT
-            else:
-                if shift is None:
-                    shift = _first_finite_mean(xb)
-                block = _flat_block(xb, shift, work, zero_mask)
-            if self.exclude_zeros:
-                block = (*block[:9], zeros)
-            stats = _merge_flat(stats, block)
-        return stats, shift
+            stats = self._fold.running[1]
+            return stats[7] + stats[8] + pending
+        parts = list(self._parts)
+        if self._fold is not None and self._fold.running is not None:
+            parts.append(self._fold.running)
+        return pending + int(sum(int(np.sum(p.nan)) + int(np.sum(p.inf)) for p in parts))
 
     def _nd(self, chunk: np.ndarray) -> Moments:
+        """Moments over ``axes`` (not all) of a chunk of rows: each group of ``step``
+        rows on its own, then merged (axis 0 reduced) or stacked (rows kept)."""
         rows = chunk.shape[0]
-        row_elems = max(1, math.prod(chunk.shape[1:]))
-        step = max(1, BLOCK // row_elems)
+        step = group_rows(chunk.shape)
         parts = []
-        shift = None
         for start in range(0, rows, step):
             xb = chunk[start : start + step]
             if self.exclude_zeros:
@@ -650,13 +778,11 @@ class Accumulator:
                 zeros = np.count_nonzero(zero_mask, axis=self.axes)
                 nans = np.count_nonzero(np.isnan(xb), axis=self.axes) if xb.dtype.kind == "f" else 0
                 xb = np.where(zero_mask, np.nan, xb.astype(np.float64))
-                m = _nd_block(xb, self.axes, shift)
+                m = _nd_block(xb, self.axes, None)
                 m.zeros = np.asarray(zeros, dtype=np.int64)
                 m.nan = np.asarray(nans, dtype=np.int64) * np.ones_like(m.nan)
             else:
-                m = _nd_block(xb, self.axes, shift)
-            if 0 in self.axes and shift is None:
-                shift = m.shift
+                m = _nd_block(xb, self.axes, None)
             parts.append(m)
         if 0 in self.axes:
             return Moments.merge_all(parts)
@@ -674,9 +800,11 @@ class Accumulator:
                 return m
             return self.hist.moments()
         if self.flat:
-            return _flat_moments(self._flat, self._shift or 0.0)
-        if 0 in self.axes:
-            return self._merged if self._merged is not None else Moments.empty(kept)
+            shift, stats = self._fold.result()
+            return _flat_moments(stats, shift or 0.0)
+        if self._fold is not None:
+            merged = self._fold.result()
+            return merged if merged is not None else Moments.empty(kept)
         if not self._parts:
             return Moments.empty(kept)
         return Moments.concat(self._parts)

