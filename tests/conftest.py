@@ -7,9 +7,11 @@ typed in by hand.
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import warnings
+import zlib
 from pathlib import Path
 
 import h5py
@@ -173,3 +175,20 @@ def refused(invoke, tmp_path):
         return result
 
     return check
+
+
+def png_bytes(width: int, height: int, depth: int, colour: int, rows: bytes) -> bytes:
+    """A PNG written by hand (for headers Pillow would never write)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

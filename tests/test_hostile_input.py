@@ -22,13 +22,12 @@ import struct
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from conftest import assert_matches_scipy, scipy_describe, tree
+from conftest import assert_matches_scipy, png_bytes, scipy_describe, tree
 from PIL import Image
 
 RNG = np.random.default_rng(5)
@@ -588,22 +587,6 @@ def save(path: Path, arr: np.ndarray, **kwargs) -> Path:
     return path
 
 
-def png(width: int, height: int, depth: int, colour: int, rows: bytes) -> bytes:
-    """A PNG written by hand: its header says what it likes, whatever the pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 IMAGE_COMMANDS = ["describe", "normalize", "normalize-folder"]
 
 
@@ -612,7 +595,7 @@ IMAGE_COMMANDS = ["describe", "normalize", "normalize-folder"]
 def test_image_decompression_bomb_is_refused_before_decoding(refused, tmp_path, command, side):
     d = tmp_path / "in"
     d.mkdir()
-    (d / "a.png").write_bytes(png(side, side, 8, 0, bytes(100)))  # first: ls reads its header
+    (d / "a.png").write_bytes(png_bytes(side, side, 8, 0, bytes(100)))  # first: ls reads its header
     save(d / "b.png", grey())
     refused(*args(command, d), needles=("a.png", "decompression-bomb", "--max-pixels"))
 
@@ -639,7 +622,7 @@ def test_sixteen_bit_colour_png_is_refused_rather_than_truncated(refused, tmp_pa
     d = tmp_path / "in"
     d.mkdir()
     rows = b"".join(b"\x00" + RNG.bytes(28 * 6) for _ in range(28))  # 28x28 RGB, 16 bits
-    (d / "a.png").write_bytes(png(28, 28, 16, 2, rows))
+    (d / "a.png").write_bytes(png_bytes(28, 28, 16, 2, rows))
     with Image.open(d / "a.png") as im:  # what Pillow would give: 8 bits per channel
         assert np.asarray(im.convert("RGB")).dtype == np.uint8
     refused(*args(command, d), needles=("a.png", "16-bit colour PNG", "TIFF"))

@@ -8,8 +8,6 @@ a non-zero exit code and leaves no output and no temporary file.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import h5py
@@ -20,6 +18,7 @@ from conftest import (
     assert_matches_scipy,
     assert_one_error_line,
     chunkings,
+    png_bytes,
     run_subprocess,
     scipy_describe,
 )
@@ -58,23 +57,6 @@ def read_all(path, rows=None, **options):
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".normcli-" in p.name)
-
-
-def png_bytes(width: int, height: int, depth: int, colour: int, rows: bytes) -> bytes:
-    """A PNG written by hand (for headers Pillow would never write)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 # -- reading ---------------------------------------------------------------------------------

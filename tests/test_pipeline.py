@@ -291,20 +291,38 @@ def _fail_on_call(n, exc):
     return check
 
 
+def _fail_in(monkeypatch, where: str, fail) -> None:
+    """Call ``fail()`` before every read of a piece (``reader``), every transform of one
+    (``compute``, on a compute thread) or every write (``writer``, on the writer thread)."""
+    from normcli.engine import ApplyStep
+    from normcli.io import npy
+
+    if where == "reader":
+        original_fill = npy._fill
+
+        def fill(*args):
+            fail()
+            return original_fill(*args)
+
+        monkeypatch.setattr(npy, "_fill", fill)
+        return
+    target, name = (ApplyStep, "run") if where == "compute" else (npy._NpySink, "write")
+    original = getattr(target, name)
+
+    def failing(self, *args):
+        fail()
+        return original(self, *args)
+
+    monkeypatch.setattr(target, name, failing)
+
+
 def test_a_read_error_midway_is_one_line_and_leaves_nothing(
     tmp_path, invoke, monkeypatch, no_threads_left
 ):
-    from normcli.io import npy
 
     src = _big_npy(tmp_path)
     fail = _fail_on_call(5, OSError(errno.EIO, "Input/output error"))
-    original = npy._fill
-
-    def failing_fill(*args):
-        fail()
-        return original(*args)
-
-    monkeypatch.setattr(npy, "_fill", failing_fill)
+    _fail_in(monkeypatch, "reader", fail)
     out = tmp_path / "out"
     out.mkdir()
     r = invoke("normalize", src, out / "o.npy", "-m", "zscore", "--chunk-size", "1MiB")
@@ -317,24 +335,15 @@ def test_a_read_error_midway_is_one_line_and_leaves_nothing(
 def test_an_error_in_a_thread_is_one_line_and_leaves_nothing(
     tmp_path, invoke, monkeypatch, no_threads_left, where
 ):
-    from normcli.engine import ApplyStep
-    from normcli.io.npy import _NpySink
-
     src = _big_npy(tmp_path)
     fail = _fail_on_call(3, OutputError("cannot write o.npy: No space left on device"))
-    if where == "compute":
-        target, name = ApplyStep, "run"
-    else:
-        target, name = _NpySink, "write"
-    original = getattr(target, name)
     seen = set()
 
-    def failing(self, *args):
+    def failing():
         seen.add(threading.current_thread().name)
         fail()
-        return original(self, *args)
 
-    monkeypatch.setattr(target, name, failing)
+    _fail_in(monkeypatch, where, failing)
     out = tmp_path / "out"
     out.mkdir()
     r = invoke("normalize", src, out / "o.npy", "-m", "zscore", "--chunk-size", "1MiB")
@@ -348,28 +357,8 @@ def test_an_error_in_a_thread_is_one_line_and_leaves_nothing(
 def test_ctrl_c_anywhere_in_the_pipeline_exits_130_and_leaves_nothing(
     tmp_path, invoke, monkeypatch, no_threads_left, where
 ):
-    from normcli.engine import ApplyStep
-    from normcli.io import npy
-
     src = _big_npy(tmp_path)
-    fail = _fail_on_call(4, KeyboardInterrupt())
-    if where == "reader":
-        original_fill = npy._fill
-
-        def fill(*args):
-            fail()
-            return original_fill(*args)
-
-        monkeypatch.setattr(npy, "_fill", fill)
-    else:
-        target, name = (ApplyStep, "run") if where == "compute" else (npy._NpySink, "write")
-        original = getattr(target, name)
-
-        def interrupted(self, *args):
-            fail()
-            return original(self, *args)
-
-        monkeypatch.setattr(target, name, interrupted)
+    _fail_in(monkeypatch, where, _fail_on_call(4, KeyboardInterrupt()))
     out = tmp_path / "out"
     out.mkdir()
     r = invoke("normalize", src, out / "o.npy", "-m", "zscore", "--chunk-size", "1MiB")
