@@ -816,6 +816,35 @@ def test_a_signal_while_a_params_file_is_written_leaves_nothing(kind, data, invo
     assert leftovers(data.out) == [] and not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")]
+)
+def test_a_signal_while_normcli_is_still_loading_is_one_line(sig, code, word, tmp_path):
+    """The console script's first instant: a signal while click, numpy and rich are
+    imported ends with the same one line as later, never a traceback."""
+    script = (
+        "import builtins, os, signal, sys\n"
+        "real = builtins.__import__\n"
+        "def slow_start(name, *args, **kwargs):\n"
+        "    if name == 'normcli.cli':\n"
+        f"        os.kill(os.getpid(), signal.{sig})\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = slow_start\n"
+        "from normcli.__main__ import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    src = tmp_path / "x.npy"
+    np.save(src, np.arange(10.0))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "normalize", str(src), str(tmp_path / "o.npy"), "-m",
+         "scale", "--factor", "2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr == f"Error: {word}; nothing was written\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
+
+
 # -- faults mid-run: a full disk ----------------------------------------------------------
 
 
