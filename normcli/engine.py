@@ -1277,7 +1277,8 @@ def normalize_file(
         one_file = fmt in ONE_ARRAY_FORMATS
         if not one_file:  # the arrays copied through stream in whole samples too
             for info in reader.arrays():
-                check_sample_fits(info, f"{reader.path}:{info.name}")
+                if info not in selected:
+                    check_sample_fits(info, f"{reader.path}:{info.name}")
         if one_file and len(selected) > 1:
             raise ParameterError(
                 f"{output_path}: {ONE_ARRAY_FORMATS[fmt]}; write .npz or .h5 to keep "

@@ -628,17 +628,18 @@ class GridFold:
             self.pending = [state.tail]
         self.next_row += state.rows
 
+    def _pending_rows(self) -> np.ndarray:
+        return self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+
     def _take(self) -> np.ndarray:
-        rows = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
-        self.pending = []
+        rows, self.pending = self._pending_rows(), []
         return rows
 
     def result(self):
         """The fold so far with the last, incomplete group (the fold itself unchanged)."""
         if not self.pending:
             return self.running
-        rows = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
-        return self.merge(self.running, self.group_state(rows))
+        return self.merge(self.running, self.group_state(self._pending_rows()))
 
 
 # -- accumulation over chunks ---------------------------------------------------------

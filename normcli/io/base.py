@@ -106,6 +106,21 @@ def check_sample_fits(info: ArrayInfo, where: str) -> None:
         )
 
 
+def reusing_buffer():
+    """A ``take(shape, dtype)`` for :meth:`Reader.iter_chunks_into` that hands out views
+    of one buffer, grown as needed: what :meth:`Reader.iter_chunks` yields (each chunk
+    valid until the next is read)."""
+    held: list[np.ndarray] = []
+
+    def take(shape, dtype) -> np.ndarray:
+        need = math.prod(shape) * np.dtype(dtype).itemsize
+        if not held or held[0].nbytes < need:
+            held[:] = [np.empty(max(need, 1), dtype=np.uint8)]
+        return held[0][:need].view(dtype).reshape(shape)
+
+    return take
+
+
 def aligned_rows(rows: int, total: int, stored: int | None) -> int:
     """Rows per read: ``rows`` (at most ``total``, at least 1), rounded down to whole
     stored chunks of ``stored`` rows when it spans more than one, so no stored chunk

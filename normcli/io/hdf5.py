@@ -37,6 +37,7 @@ from normcli.io.base import (
     os_error_message,
     remove_quietly,
     replace_into_place,
+    reusing_buffer,
 )
 
 try:  # h5py is a hard dependency, but keep import errors readable
@@ -273,15 +274,7 @@ class Hdf5Reader(Reader):
         return out
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
-        held: list[np.ndarray] = []
-
-        def reuse(shape, dtype) -> np.ndarray:  # one buffer, grown as needed
-            need = math.prod(shape) * np.dtype(dtype).itemsize
-            if not held or held[0].nbytes < need:
-                held[:] = [np.empty(max(need, 1), dtype=np.uint8)]
-            return held[0][:need].view(dtype).reshape(shape)
-
-        yield from self.iter_chunks_into(name, rows, reuse)
+        return self.iter_chunks_into(name, rows, reusing_buffer())
 
     def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
         """As :meth:`iter_chunks`, each chunk read straight into the buffer

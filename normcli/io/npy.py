@@ -34,6 +34,7 @@ from normcli.io.base import (
     os_error_message,
     remove_quietly,
     replace_into_place,
+    reusing_buffer,
 )
 
 MAGIC = b"\x93NUMPY"
@@ -129,27 +130,25 @@ def native(chunk: np.ndarray) -> np.ndarray:
     return chunk
 
 
-def stream_rows(stream: BinaryIO, header: NpyHeader, rows: int, where: str) -> Iterator[np.ndarray]:
-    """Read a C-ordered array's rows from ``stream`` (positioned at the data)."""
+def stream_rows(
+    stream: BinaryIO, header: NpyHeader, rows: int, where: str, take=None
+) -> Iterator[np.ndarray]:
+    """Read a C-ordered array's rows from ``stream`` (positioned at the data), each
+    chunk into the buffer ``take(shape, dtype)`` gives (by default one reused buffer)."""
     shape, dtype = header.shape, header.dtype
+    take = take or reusing_buffer()
     if not shape:
-        buf = np.empty(1, dtype=dtype)
+        buf = take((1,), dtype)
         _fill(stream, buf, where)
         yield native(buf).reshape(())
         return
-    row_elems = math.prod(shape[1:])
     total = shape[0]
     step = max(1, min(rows, total))
-    if row_elems == 0 or total == 0:
-        for start in range(0, total, step):
-            yield np.empty((min(step, total - start), *shape[1:]), dtype=dtype.newbyteorder("="))
-        return
-    buf = np.empty(step * row_elems, dtype=dtype)
     for start in range(0, total, step):
-        k = min(step, total - start)
-        part = buf[: k * row_elems]
-        _fill(stream, part, where)
-        yield native(part).reshape((k, *shape[1:]))
+        buf = take((min(step, total - start), *shape[1:]), dtype)
+        if buf.size:
+            _fill(stream, buf, where)
+        yield native(buf)
 
 
 def _fill(stream: BinaryIO, buf: np.ndarray, where: str) -> None:
@@ -215,45 +214,25 @@ class NpyReader(Reader):
         return [self._info]
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        return self.iter_chunks_into(name, rows, reusing_buffer())
+
+    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, each chunk read into the buffer ``take(shape, dtype)``
+        gives (kept by the caller as long as it needs it): one read, no copy."""
         self.info(name)
         h = self.header
         try:
             if h.fortran and len(h.shape) > 1:
-                yield from self._fortran_rows(rows)
+                for chunk in self._fortran_rows(rows):
+                    buf = take(chunk.shape, chunk.dtype)
+                    np.copyto(buf, chunk)
+                    yield buf
                 return
             with open(self.path, "rb", buffering=0) as f:
                 f.seek(h.offset)
-                yield from stream_rows(f, h, rows, str(self.path))
+                yield from stream_rows(f, h, rows, str(self.path), take)
         except OSError as exc:
             raise input_os_error(self.path, exc) from None
-
-    def iter_chunks_into(self, name: str, rows: int, take) -> Iterator[np.ndarray]:
-        """As :meth:`iter_chunks`, each chunk read into a new buffer ``take(shape, dtype)``
-        gives (kept by the caller as long as it needs it): one read, no copy."""
-        self.info(name)
-        h = self.header
-        if (h.fortran and len(h.shape) > 1) or not h.shape or not h.data_bytes:
-            for chunk in self.iter_chunks(name, rows):
-                buf = take(chunk.shape, chunk.dtype)
-                np.copyto(buf, chunk)
-                yield buf
-            return
-        total, rest = h.shape[0], h.shape[1:]
-        step = max(1, min(rows, total))
-        try:
-            f = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed below)
-        except OSError as exc:
-            raise input_os_error(self.path, exc) from None
-        with f:
-            for start in range(0, total, step):
-                buf = take((min(step, total - start), *rest), h.dtype)
-                try:
-                    if start == 0:
-                        f.seek(h.offset)
-                    _fill(f, buf, str(self.path))
-                except OSError as exc:
-                    raise input_os_error(self.path, exc) from None
-                yield native(buf)
 
     def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         self.info(name)
