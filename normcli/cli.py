@@ -35,6 +35,7 @@ from normcli.options import (
     nan_option,
     output_argument,
     output_options,
+    raw_option,
     read_options,
 )
 from normcli.render import (
@@ -123,15 +124,18 @@ def cli():
 
 def _read_options(image_mode, max_pixels):
     from normcli.io import ReadOptions
-    from normcli.options import allow_external
+    from normcli.options import allow_external, raw_values
 
-    return ReadOptions(mode=image_mode, max_pixels=max_pixels, allow_external=allow_external())
+    return ReadOptions(
+        mode=image_mode, max_pixels=max_pixels, allow_external=allow_external(), raw=raw_values()
+    )
 
 
 @cli.command("ls")
 @input_argument
 @image_read_options
 @allow_external_option
+@raw_option
 @output_options
 @csv_option
 def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
@@ -148,7 +152,7 @@ def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
     options = _read_options(image_mode, max_pixels)
     with open_input(input_path, options, renderer.progress()) as reader:
         texts = [text_info(name, values) for name, values in reader.texts().items()]
-        render_ls(renderer, input_path, reader.format, reader.arrays() + texts)
+        render_ls(renderer, input_path, reader.format, reader.arrays() + texts, reader)
 
 
 @cli.command("describe")
@@ -197,6 +201,11 @@ def describe_command(
     options = _read_options(image_mode, max_pixels)
     with open_input(input_path, options, renderer.progress()) as reader:
         infos = select_arrays(reader, keys, default_all=True)
+        if not keys:
+            from normcli.carry import skipped_notes
+
+            for note in skipped_notes(reader):
+                renderer.progress().warn(note)
         with open_runner(engine, scheduler) as runner:
             items = describe_arrays(
                 reader,
@@ -456,8 +465,10 @@ def _no_method_options_with_params(
 )
 @click.option(
     "--compression",
-    type=click.Choice(["gzip", "lzf", "zstd", "none"]),
-    help="gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only).",
+    type=click.Choice(["gzip", "lzf", "zstd", "blosc", "none"]),
+    help="gzip for .npz, .h5, .nc and .zarr (lzf: .h5 only; zstd: .zarr, and .h5 with "
+    "hdf5plugin; blosc: .h5 with hdf5plugin). Default for .h5 and .zarr from the same "
+    "kind of INPUT: as the input was.",
 )
 @click.option("--strict", is_flag=True, help="Make every warning an error (exit 2).")
 @image_output_options

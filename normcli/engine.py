@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from normcli import carry
 from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.errors import InputError, ParameterError, stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
@@ -284,7 +285,7 @@ def _piece_rows(reader, info: ArrayInfo, piece_bytes: int, row_bytes: int) -> in
     whole groups of the statistics' grid when that fits the budget (else at least one
     row), but never less than a stored chunk (HDF5, Zarr), which would be decompressed
     again for every piece that touches it; aligned to the stored chunks by the reader."""
-    cap = LIBRARY_PIECE_BYTES if reader.format in ("hdf5", "zarr") else PIECE_BYTES
+    cap = LIBRARY_PIECE_BYTES if reader.format in ("hdf5", "netcdf", "zarr") else PIECE_BYTES
     rows = max(1, min(piece_bytes, cap) // max(1, row_bytes))
     group = group_rows(info.shape or (1,))
     if group * row_bytes <= piece_bytes:
@@ -566,6 +567,8 @@ def select_arrays(
         by_name = {a.name: a for a in arrays}
         chosen = []
         for key in keys:
+            if key not in by_name:
+                carry.refuse_skipped(reader, key)
             if key not in by_name and key in reader.texts():
                 raise ParameterError(
                     f"{key} in {reader.path} is a list of text (names), which is carried "
@@ -579,6 +582,7 @@ def select_arrays(
                 chosen.append(by_name[key])
         return chosen
     if not arrays:
+        carry.only_skipped(reader)
         raise InputError(f"{reader.path} holds no arrays")
     if default_all or len(arrays) == 1:
         return arrays
@@ -792,6 +796,9 @@ def describe_arrays(
                 progress=progress, runner=runner,
             )  # fmt: skip
             stats = describe(acc.result(), nan_policy=nan_policy)
+            wide = carry.wide_integer_warning(f"{reader.path}:{info.name}", info.dtype, stats)
+            if wide:
+                progress.warn(wide)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
@@ -805,6 +812,7 @@ def describe_arrays(
                 info.dtype,
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
+                extra={"cf": info.extra["cf"]} if "cf" in info.extra else {},
             )
             if inspect is not None and inspect.views():
                 item.histograms = _describe_histograms(
@@ -1293,15 +1301,22 @@ def normalize_file(
         dropped: list[str] = []
         with (
             open_writer(
-                output_path, compression=options.compression, image_output=options.image_output
+                output_path,
+                compression=options.compression,
+                image_output=options.image_output,
+                source=reader,
             ) as writer,
             _params_writer(options.save_params) as params_file,
             single_blas_thread(),
         ):
+            for name in reader.skipped:  # arrays of INPUT normcli cannot read
+                reason = carry.skipped_reason(reader, name)
+                warn(options, progress, f"{name} is not written: {reason}")
+                dropped.append(name)
             texts_passed = []
             for name, values in reader.texts().items():  # class and file names
                 (texts_passed if writer.add_texts(name, values) else dropped).append(name)
-            not_written = dropped + (
+            not_written = [d for d in dropped if d not in reader.skipped] + (
                 [a.name for a in reader.arrays() if a not in selected] if one_file else []
             )
             if not_written:
@@ -1347,8 +1362,9 @@ def normalize_file(
                     if one_file:
                         dropped.append(info.name)
                     else:
+                        raw = getattr(reader, "raw", reader)  # stored values, all attributes
                         runner.copy(
-                            reader, info, writer, chunk_bytes=options.chunk_bytes,
+                            raw, raw.info(info.name), writer, chunk_bytes=options.chunk_bytes,
                             progress=progress,
                         )  # fmt: skip
                         passed.append(info.name)
@@ -1380,6 +1396,11 @@ def normalize_file(
                     runner=runner,
                 )
                 _check_finite_output(where, norm, before, after, out_dtype, invert)
+                wide = carry.wide_integer_warning(where, info.dtype, before)
+                if wide:
+                    progress.warn(wide)
+                for note in norm.notes():
+                    progress.warn(f"{where}: {note}")
                 ranks = watch.ranks.result() if watch is not None and watch.ranks else None
                 if ranks is not None and ranks.changed:
                     warn(options, progress, _rank_warning(where, ranks))
@@ -1398,6 +1419,8 @@ def normalize_file(
                     else params_doc
                 )
                 params_out = params_out or doc
+                if not invert:
+                    carry.annotate(writer, reader, info.name, norm, doc, before)
                 reports.append(
                     ArrayReport(
                         name=info.name,

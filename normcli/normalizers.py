@@ -19,7 +19,11 @@ scale       0                1/factor            0
 
 A constant slice gets divisor 1 (scikit-learn's ``_handle_zeros_in_scale``), so it
 maps to ``lo`` for minmax and to 0 for zscore, and a zero norm leaves the slice
-unchanged (keras.utils.normalize). The written form divides, as the familiar
+unchanged (keras.utils.normalize). For zscore "constant" is decided on normcli's exact
+moments: variance exactly 0, or a std of at most :data:`CONSTANT_RELATIVE` times the
+mean's magnitude (a spread of a few float64 steps at that magnitude, i.e. rounding
+noise); scikit-learn's looser test, which grows with the number of values, treated
+timestamps a second apart as constant. The written form divides, as the familiar
 formulas do: ``(img - img.min()) / np.ptp(img)``, ``x / 255``, ``x / norm``.
 
 When the reduce axes include 0 the statistic spans samples: :meth:`partial_fit` is
@@ -43,6 +47,8 @@ from normcli.stats import BLOCK, Accumulator, GridFold, Moments, grid_state, gro
 
 PARAMS_FORMAT = "normcli-params/1"
 _EPS = np.finfo(np.float64).eps
+#: zscore: a slice whose std is at most this times |mean| is constant (2**-48: 16 ulps).
+CONSTANT_RELATIVE = 2.0**-48
 
 
 def parse_factor(text: str | float) -> tuple[float, float]:
@@ -298,6 +304,10 @@ class Normalizer:
                 return np.where(np.isinf(block), np.nan, block)
         return block
 
+    def notes(self) -> list[str]:
+        """What the fitted normalizer decided that a user should hear (constant slices)."""
+        return []
+
     # -- the per-method parts ---------------------------------------------------------------
 
     def _block_state(self, block: np.ndarray):
@@ -551,18 +561,36 @@ class ZScore(Normalizer):
         return mean, var, var0, n
 
     def _coefficients(self, state: Moments):
-        mean, var, var0, n = self._mean_std(state)
+        mean, var, var0, _n = self._mean_std(state)
         if self.eps is not None:
             std = np.sqrt(var + self.eps)
         else:
             std = np.sqrt(var)
-        # scikit-learn's test for features indistinguishable from constants
-        with np.errstate(invalid="ignore", over="ignore"):
-            constant = var0 <= n * _EPS * var0 + (n * mean * _EPS) ** 2
+        constant = self._constant(var0, mean)
         if self.eps is None:
             std = np.where(constant, 1.0, std)
         std = np.where(std == 0, 1.0, std)
         return (mean, std, None)
+
+    @staticmethod
+    def _constant(var0, mean) -> np.ndarray:
+        """Slices treated as constant: variance exactly 0, or std <= CONSTANT_RELATIVE·|mean|."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (var0 == 0) | (np.sqrt(var0) <= CONSTANT_RELATIVE * np.abs(mean))
+
+    def notes(self) -> list[str]:
+        if self.eps is not None or self.state_ is None or not isinstance(self.state_, Moments):
+            return []
+        mean, _, var0, n = self._mean_std(self.state_)
+        constant = np.asarray(self._constant(var0, mean) & (n > 0))
+        count = int(constant.sum())
+        if not count:
+            return []
+        what = "the array is" if constant.size == 1 else f"{count} of {constant.size} slices are"
+        return [
+            f"{what} constant (variance 0, or std <= 2**-48 x |mean|) and map"
+            f"{'s' if constant.size == 1 else ''} to 0 (std taken as 1)"
+        ]
 
     def options(self):
         return {"ddof": self.ddof, "eps": self.eps}

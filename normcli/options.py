@@ -165,9 +165,30 @@ def allow_external() -> bool:
     return bool(click.get_current_context().meta.get("normcli.allow_external", False))
 
 
+def _remember_raw(ctx, param, value):
+    ctx.meta["normcli.raw"] = bool(value)
+
+
+raw_option = click.option(
+    "--raw",
+    is_flag=True,
+    expose_value=False,  # read by the command through raw_values()
+    callback=_remember_raw,
+    help="HDF5, netCDF, Zarr: the stored values, without CF decoding (scale_factor, "
+    "add_offset, _FillValue, valid_range).",
+)
+
+
+def raw_values() -> bool:
+    """Whether --raw was given to the running command."""
+    return bool(click.get_current_context().meta.get("normcli.raw", False))
+
+
 output_options = compose(json_option, quiet_option)
 image_read_options = compose(mode_option, max_pixels_option)
-read_options = compose(key_option, chunk_size_option, image_read_options, allow_external_option)
+read_options = compose(
+    key_option, chunk_size_option, image_read_options, allow_external_option, raw_option
+)
 
 csv_option = click.option(
     "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."

@@ -202,13 +202,16 @@ class RichProgress(Progress):
 
 def array_document(item) -> dict:
     """The JSON object of one described array (DESIGN.md's contract)."""
-    return {
+    doc = {
         "name": item.name,
         "shape": list(item.shape),
         "dtype": str(item.dtype),
         "axis": None if item.axes is None else list(item.axes),
         "stats": to_python(item.stats),
     }
+    if item.extra.get("cf"):
+        doc["decoded"] = item.extra["cf"]  # CF-decoded: "int16 decoded (scale_factor, ...)"
+    return doc
 
 
 # -- tables ----------------------------------------------------------------------------
@@ -265,6 +268,8 @@ def describe_title(item, input_path: str) -> Text:
     title = Text()
     title.append(printable(item.name), style="bold cyan")
     title.append(f"  {tuple(item.shape)} {item.dtype}", style="")
+    if item.extra.get("cf"):
+        title.append(f"  (values: {item.extra['cf']})", style="yellow")
     if item.axes is not None:
         title.append(f"  axis={','.join(map(str, item.axes))}", style="magenta")
     return title
@@ -407,45 +412,73 @@ def histogram_caption(columns) -> Text:
     return literal(text, style="dim")
 
 
-def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
+def ls_note(a) -> str:
+    """What ls says beside an array: a coordinate variable, values CF-decoded."""
+    notes = []
+    if a.extra.get("coordinate"):
+        notes.append("coordinate")
+    if a.extra.get("cf"):
+        notes.append(f"values: {a.extra['cf']}")
+    return "; ".join(notes)
+
+
+def render_ls(renderer: Renderer, input_path: str, fmt: str, infos, reader=None) -> None:
+    """The arrays of INPUT; a note column (coordinates, decoded values) and the arrays
+    normcli cannot read, with the reason, appear only when the file has some."""
+    skipped = {}
+    if reader is not None and reader.skipped:
+        from normcli.carry import skipped_reason
+
+        skipped = {name: skipped_reason(reader, name) for name in reader.skipped}
+    notes = {a.name: ls_note(a) for a in infos}
+    any_note = any(notes.values()) or bool(skipped)
     if renderer.as_json:
-        renderer.json(
-            {
-                "input": input_path,
-                "format": fmt,
-                "arrays": [
-                    {
-                        "name": a.name,
-                        "shape": list(a.shape),
-                        "dtype": str(a.dtype),
-                        "bytes": a.nbytes,
-                    }
-                    for a in infos
-                ],
-            }
-        )
+        arrays = []
+        for a in infos:
+            doc = {"name": a.name, "shape": list(a.shape), "dtype": str(a.dtype), "bytes": a.nbytes}
+            if "dims" in a.extra:
+                doc["dims"] = list(a.extra["dims"])
+            if a.extra.get("coordinate"):
+                doc["coordinate"] = True
+            if a.extra.get("cf"):
+                doc["decoded"] = a.extra["cf"]
+            arrays.append(doc)
+        doc = {"input": input_path, "format": fmt, "arrays": arrays}
+        if skipped:
+            doc["skipped"] = [{"name": n, "reason": r} for n, r in skipped.items()]
+        renderer.json(doc)
         return
     if renderer.as_csv:
-        rows = [[a.name, _shape_text(a.shape), str(a.dtype), a.nbytes] for a in infos]
-        renderer.csv(["name", "shape", "dtype", "bytes"], rows)
+        header = ["name", "shape", "dtype", "bytes"] + (["note"] if any_note else [])
+        rows = [
+            [a.name, _shape_text(a.shape), str(a.dtype), a.nbytes]
+            + ([notes[a.name]] if any_note else [])
+            for a in infos
+        ]
+        rows += [[n, "", "", "", f"not read: {r}"] for n, r in skipped.items()]
+        renderer.csv(header, rows)
         return
     table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (
+    columns = [
         ("name", "left"),
         ("shape", "left"),
         ("dtype", "left"),
         ("bytes", "right"),
         ("size", "right"),
-    ):
+    ]
+    for col, justify in columns + ([("note", "left")] if any_note else []):
         table.add_column(col, justify=justify)
     for a in infos:
-        table.add_row(
+        cells = [
             literal(a.name),
             str(tuple(a.shape)),
             str(a.dtype),
             f"{a.nbytes:,}",
             format_bytes(a.nbytes),
-        )
+        ]
+        table.add_row(*cells, *([literal(notes[a.name])] if any_note else []))
+    for name, reason in skipped.items():
+        table.add_row(literal(name), "", "", "", "", literal(f"not read: {reason}"))
     renderer.print(table)
 
 

@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
+#: Formats whose arrays carry attributes, CF-decoded unless --raw (normcli.io.decoded).
+DECODED_FORMATS = ("hdf5", "netcdf", "zarr")
 #: Output formats that hold one array, and what to say about the others.
 ONE_ARRAY_FORMATS = {
     "npy": "a .npy OUTPUT holds one array",
@@ -41,11 +44,13 @@ ONE_ARRAY_FORMATS = {
 @dataclass(frozen=True)
 class ReadOptions:
     """Options of the readers that take any (image folders: --mode, --max-pixels;
-    HDF5: --allow-external)."""
+    HDF5: --allow-external; HDF5, netCDF, Zarr: --raw, the stored values without CF
+    decoding)."""
 
     mode: str | None = None
     max_pixels: int | None = None
     allow_external: bool = False
+    raw: bool = False
 
 
 def input_format(path: Path) -> str:
@@ -61,13 +66,16 @@ def input_format(path: Path) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
+    if name.endswith(NETCDF_SUFFIXES):
+        return "netcdf"
     from normcli.io.idx import is_idx_name
 
     if is_idx_name(name):
         return "idx"
     raise InputError(
         f"{path}: unknown format {path.suffix or '(no extension)'!s}; normcli reads .npy, "
-        ".npz, .h5/.hdf5 and IDX (-ubyte, -ubyte.gz) files, .zarr stores and folders of images"
+        ".npz, .h5/.hdf5, netCDF-4 (.nc) and IDX (-ubyte, -ubyte.gz) files, .zarr stores and "
+        "folders of images"
     )
 
 
@@ -91,9 +99,11 @@ def output_format(path: str | os.PathLike) -> str:
         return "npz"
     if name.endswith(HDF5_SUFFIXES):
         return "hdf5"
+    if name.endswith(NETCDF_SUFFIXES):
+        return "netcdf"
     raise OutputError(
         f"{path}: unknown output format {path.suffix or '(no extension)'!s}; write .npy, "
-        ".npz, .h5/.hdf5 or .zarr, or end OUTPUT with / to write a folder of images"
+        ".npz, .h5/.hdf5, .nc or .zarr, or end OUTPUT with / to write a folder of images"
     )
 
 
@@ -112,10 +122,24 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
     if fmt != "images" and (options.mode is not None or options.max_pixels is not None):
         flag = "--mode" if options.mode is not None else "--max-pixels"
         raise ParameterError(f"{flag} applies to folders of images; {path} is not one")
-    if fmt != "hdf5" and options.allow_external:
+    if fmt not in ("hdf5", "netcdf") and options.allow_external:
         raise ParameterError(f"--allow-external applies to HDF5 files; {path} is not one")
     reader = _open_reader(path, fmt, options)
     reader.options = options
+    if fmt in DECODED_FORMATS and not options.raw:
+        from dataclasses import replace
+
+        from normcli.io.decoded import decode_reader
+
+        try:
+            decoded = decode_reader(reader)
+        except BaseException:
+            reader.close()
+            raise
+        if decoded is not reader:
+            reader.options = replace(options, raw=True)  # what copies re-open (--engine dask)
+            decoded.options = options
+        reader = decoded
     return reader
 
 
@@ -140,18 +164,24 @@ def _open_reader(path: Path, fmt: str, options: ReadOptions) -> Reader:
         from normcli.io.npz import NpzReader
 
         return NpzReader(path)
+    if fmt == "netcdf":
+        from normcli.io.netcdf import NetcdfReader
+
+        return NetcdfReader(path, allow_external=options.allow_external)
     from normcli.io.hdf5 import Hdf5Reader
 
     return Hdf5Reader(path, allow_external=options.allow_external)
 
 
 def open_writer(
-    path: str | os.PathLike, *, compression: str | None = None, image_output=None
+    path: str | os.PathLike, *, compression: str | None = None, image_output=None, source=None
 ) -> Writer:
     """A writer for ``path`` (its format from the extension), writing to a temp file.
 
     ``image_output`` (an :class:`normcli.io.images.ImageOutput`) says how an image
-    folder is written.
+    folder is written. ``source``, the reader of INPUT, is what HDF5, netCDF and Zarr
+    OUTPUTs keep the layout and attributes of (an HDF5 OUTPUT from a netCDF INPUT is
+    written as netCDF-4, so it keeps the dimensions).
     """
     fmt = output_format(path)
     path = Path(path)
@@ -162,7 +192,7 @@ def open_writer(
     if fmt == "zarr":
         from normcli.io.zarr import ZarrWriter
 
-        return ZarrWriter(path, compression=compression)
+        return ZarrWriter(path, compression=compression, source=source)
     if fmt == "npy":
         from normcli.io.npy import NpyWriter
 
@@ -171,6 +201,10 @@ def open_writer(
         from normcli.io.npz import NpzWriter
 
         return NpzWriter(path, compression=compression)
+    if fmt == "netcdf" or (fmt == "hdf5" and getattr(source, "format", None) == "netcdf"):
+        from normcli.io.netcdf import NetcdfWriter
+
+        return NetcdfWriter(path, compression=compression, source=source)
     from normcli.io.hdf5 import Hdf5Writer
 
-    return Hdf5Writer(path, compression=compression)
+    return Hdf5Writer(path, compression=compression, source=source)
