@@ -367,8 +367,14 @@ class Hdf5Reader(Reader):
     def attributes(self, name: str) -> dict:
         """The dataset's attributes, without HDF5's and netCDF's own bookkeeping."""
         try:
-            attrs = self._dataset(name).attrs
-            return {k: attrs[k] for k in attrs if k not in INTERNAL_ATTRIBUTES}
+            ds = self._dataset(name)
+            # by index: iterating the names re-opens the dataset with HDF5's defaults,
+            # which clash with the --allow-external access list it was opened with
+            names = [
+                h5py.h5a.open(ds.id, index=i).name.decode("utf-8", "replace")
+                for i in range(h5py.h5a.get_num_attrs(ds.id))
+            ]
+            return {k: ds.attrs[k] for k in names if k not in INTERNAL_ATTRIBUTES}
         except (OSError, RuntimeError, KeyError, TypeError) as exc:
             raise InputError(
                 f"cannot read the attributes of {self.path}:{name} ({_first_line(str(exc))}); "
