@@ -16,7 +16,6 @@ import pytest
 from conftest import assert_matches_scipy, chunkings, scipy_describe
 
 from normcli.engine import describe_arrays, select_arrays
-from normcli.errors import InputError
 from normcli.io import ReadOptions, open_reader
 
 netCDF4 = pytest.importorskip("netCDF4", reason="the netCDF4 library writes the fixtures")
