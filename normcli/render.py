@@ -477,8 +477,8 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos, reader=None)
             format_bytes(a.nbytes),
         ]
         table.add_row(*cells, *([literal(notes[a.name])] if any_note else []))
-    for name, reason in skipped.items():
-        table.add_row(literal(name), "", "", "", "", literal(f"not read: {reason}"))
+    for name, reason in skipped.items():  # the reason in short; --json has what to do
+        table.add_row(literal(name), "", "", "", "", literal(f"not read: {reason.split('; ')[0]}"))
     renderer.print(table)
 
 

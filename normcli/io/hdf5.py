@@ -217,6 +217,16 @@ class Hdf5Reader(Reader):
                 if is_placeholder(obj):
                     self.dimensions[name] = tuple(obj.shape)
                     return
+                parts = name.split("/")
+                index = next((i for i, p in enumerate(parts[:-1]) if p.startswith("_i_")), None)
+                if index is not None:  # listed once, as the group
+                    group = "/".join(parts[: index + 1])
+                    self.skipped.setdefault(
+                        group,
+                        f"{self.path}:{group} is a PyTables index (its bookkeeping, sparse by "
+                        "design), not data",
+                    )
+                    return
                 string = h5py.check_string_dtype(dtype)
                 if string is not None and string.encoding == "utf-8" and obj.ndim == 1:
                     self._text_names.append(name)  # class or file names, carried through
@@ -345,11 +355,6 @@ class Hdf5Reader(Reader):
             except (AttributeError, OSError, RuntimeError):  # an HDF5 older than 1.10.5
                 return
             if stored < total:
-                if "/_i_" in f"/{name}" or name.rsplit("/", 1)[-1].startswith("_i_"):
-                    raise Unreadable(
-                        f"{where} is part of a PyTables index (sparse by design: {stored:,} of "
-                        f"{total:,} chunks stored), not data"
-                    )
                 raise Unreadable(
                     f"{where} declares shape {tuple(ds.shape)} in {total:,} chunks but only "
                     f"{stored:,} are stored: the rest was never written and would read as the "
