@@ -74,6 +74,17 @@ def annotate(writer, reader, name: str, norm, params: dict, before: dict) -> Non
     writer.annotate(name, normalized_attributes(attrs, provenance(norm, params, missing=missing)))
 
 
+def missing_note(where: str, info, before: dict) -> str | None:
+    """Normalized output writes a CF-decoded array's missing values as NaN: say so."""
+    n = int(np.sum(before.get("nan", 0)))
+    if not n or "cf" not in info.extra:
+        return None
+    return (
+        f"{where}: {n:,} missing value{'s' if n != 1 else ''} (its CF attributes mark them) "
+        "written as NaN; the output says so in its attribute normcli_missing"
+    )
+
+
 def wide_integer_warning(where: str, dtype: np.dtype, stats: dict) -> str | None:
     """A warning when 64-bit integers beyond 2**53 were rounded to float64."""
     if np.dtype(dtype).kind not in "iu" or np.dtype(dtype).itemsize < 8:

@@ -230,6 +230,8 @@ def cf_coding(attrs: dict, stored: np.dtype, where: str) -> CFCoding | None:
             f"fix the attribute, or {RAW_HINT}"
         )
     packed = scale is not None or offset is not None
+    if not (packed or fills or lo is not None or hi is not None or unsigned is not None):
+        return None  # e.g. a NaN _FillValue on float data: the values are what is stored
     if packed:
         dtype = _choose_float_dtype(kind_dtype, scale, offset)
     elif fills or lo is not None or hi is not None:

@@ -802,9 +802,10 @@ def describe_arrays(
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
+                missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
                 progress.warn(
                     f"{reader.path}:{info.name} holds {n_nan} NaN value"
-                    f"{'s' if n_nan != 1 else ''}; they are left out of the statistics"
+                    f"{'s' if n_nan != 1 else ''}{missing}; they are left out of the statistics"
                 )
             item = ArrayStats(
                 info.name,
@@ -978,8 +979,10 @@ def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> Input
     what = " and ".join(
         w for w in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "") if w
     )
+    missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
     return InputError(
-        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}; "
+        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}"
+        f"{missing}; "
         "use --nan omit to fit on the finite values and leave the others in place, or "
         "--nan propagate"
     )
@@ -1421,6 +1424,9 @@ def normalize_file(
                 params_out = params_out or doc
                 if not invert:
                     carry.annotate(writer, reader, info.name, norm, doc, before)
+                    note = carry.missing_note(where, info, before)
+                    if note:
+                        progress.warn(note)
                 reports.append(
                     ArrayReport(
                         name=info.name,
