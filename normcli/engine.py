@@ -1365,7 +1365,8 @@ def normalize_file(
                     if one_file:
                         dropped.append(info.name)
                     else:
-                        raw = getattr(reader, "raw", reader)  # stored values, all attributes
+                        # stored values with all their attributes, where OUTPUT keeps them
+                        raw = getattr(reader, "raw", reader) if writer.keeps_attributes else reader
                         runner.copy(
                             raw, raw.info(info.name), writer, chunk_bytes=options.chunk_bytes,
                             progress=progress,

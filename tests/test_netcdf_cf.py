@@ -356,3 +356,30 @@ def test_zarr_output_from_zarr_keeps_compressors_chunks_and_attributes(invoke, t
     assert written["x"].attrs["normcli_method"] == "minmax"
     assert dict(written["y"].attrs) == {"units": "count"}
     np.testing.assert_array_equal(written["y"][...], np.arange(40))
+
+
+def test_netcdf_to_zarr_keeps_dims_and_what_copied_values_mean(invoke, tmp_path, nc):
+    pytest.importorskip("zarr", reason="normcli[zarr] needs Python >= 3.11")
+    out = tmp_path / "out.zarr"
+    result = invoke("normalize", nc, out, "-k", "temp", "-m", "minmax", "--nan", "omit", "-q")
+    assert result.exit_code == 0, result.stderr
+    with (
+        xr.open_dataset(nc, decode_times=False) as before,
+        xr.open_zarr(out, consolidated=False, decode_times=False) as after,
+    ):
+        assert after["rain"].dims == before["rain"].dims
+        # rain was copied as stored (-9999 included) with its _FillValue: still missing
+        np.testing.assert_array_equal(after["rain"].values, before["rain"].values)
+
+
+def test_formats_without_attributes_get_the_decoded_values_copied(tmp_path, nc):
+    from click.testing import CliRunner
+
+    from normcli.cli import cli
+
+    out = tmp_path / "out.npz"
+    args = ["normalize", str(nc), str(out), "-k", "temp", "-m", "minmax", "--nan", "omit"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    with np.load(out) as z:  # no attribute could say -9999 is missing: NaN it is
+        np.testing.assert_array_equal(z["rain"], xarray_values(nc, "rain"))

@@ -313,6 +313,10 @@ class Writer:
     #: The reader of INPUT, for formats that keep what it had (compression, chunking,
     #: attributes, dimensions); set by open_writer.
     source = None
+    #: Whether arrays keep their attributes here (HDF5, netCDF, Zarr): arrays copied
+    #: through are then copied as stored (packed, with fill values and the attributes
+    #: that say so); elsewhere they are copied as decoded values.
+    keeps_attributes = False
 
     def annotate(self, name: str, attrs: dict) -> None:
         """Replace the attributes of array ``name`` (formats without attributes: nothing)."""

@@ -548,6 +548,7 @@ class Hdf5Writer(Writer):
     compression, chunking and attributes (:mod:`normcli.io.layout`)."""
 
     format = "hdf5"
+    keeps_attributes = True
 
     def __init__(self, path: Path, *, compression: str | None = None, source=None):
         super().__init__(path, compression=compression)

@@ -280,6 +280,7 @@ class ZarrRegion(RegionSink):
 
 class ZarrWriter(Writer):
     format = "zarr"
+    keeps_attributes = True
 
     def __init__(self, path: Path, *, compression: str | None = None, source=None):
         super().__init__(path, compression=compression)
@@ -328,6 +329,10 @@ class ZarrWriter(Writer):
             attrs.pop("_ARRAY_DIMENSIONS", None)
             if np.dtype(dtype) != np.dtype(same.dtype):
                 attrs.pop("_FillValue", None)
+        elif self.source is not None:  # from HDF5 or netCDF: the attributes as read
+            from normcli.io.layout import source_attributes
+
+            attrs = source_attributes(self.source, name)
         try:
             arr = self._group.create_array(
                 name,
@@ -336,6 +341,7 @@ class ZarrWriter(Writer):
                 chunks=_chunks(tuple(shape), rows),
                 compressors=compressors,
                 fill_value=0,
+                dimension_names=self._dimension_names(name, shape),
             )
         except Exception as exc:
             raise OutputError(
@@ -345,14 +351,29 @@ class ZarrWriter(Writer):
         self._created[name] = arr
         return arr
 
+    def _dimension_names(self, name: str, shape) -> tuple[str, ...] | None:
+        """The input's dimension names of ``name`` (netCDF, xarray's Zarr), if it has them."""
+        try:
+            dims = self.source.info(name).extra.get("dims") if self.source is not None else None
+        except NormcliError:
+            return None
+        return tuple(dims) if dims and len(dims) == len(shape) and None not in dims else None
+
     @staticmethod
     def _set_attrs(arr, attrs: dict) -> None:
         clean = {}
         for key, value in attrs.items():
-            if isinstance(value, np.generic):
+            if isinstance(value, np.ndarray) and value.size == 1:
+                value = value.reshape(())[()]
+            if isinstance(value, bytes | np.bytes_):
+                value = bytes(value).decode("utf-8", "replace")
+            elif isinstance(value, np.generic):
                 value = value.item()
             elif isinstance(value, np.ndarray):
                 value = value.tolist()
+            float_fill = key == "_FillValue" and np.dtype(arr.dtype).kind == "f"
+            if float_fill and isinstance(value, int | float):  # as xarray writes (and reads) it
+                value = base64.standard_b64encode(struct.pack("<d", float(value))).decode()
             clean[key] = value
         with contextlib.suppress(Exception):  # attributes not JSON-able are left out
             arr.attrs.put(clean)
