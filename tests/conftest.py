@@ -18,7 +18,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 import scipy.stats
 from click.testing import CliRunner
 from hypothesis import settings
