@@ -50,6 +50,12 @@ from normcli.io.base import (
     replace_into_place,
     reusing_buffer,
 )
+from normcli.io.dimscales import (
+    INTERNAL_ATTRIBUTES,
+    dimension_names,
+    is_dimension_scale,
+    is_placeholder,
+)
 from normcli.io.layout import (
     check_compression,
     dataset_options,
@@ -69,58 +75,10 @@ except ImportError:
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ALLOW_EXTERNAL = "pass --allow-external to read it"
-#: What netCDF-4 stores in the NAME of a dimension that has no coordinate variable.
-NETCDF_PLACEHOLDER = b"This is a netCDF dimension but not a netCDF variable"
-#: Attributes HDF5 and netCDF-4 use for their own bookkeeping, not the data's.
-INTERNAL_ATTRIBUTES = frozenset(
-    {
-        "CLASS",
-        "NAME",
-        "DIMENSION_LIST",
-        "REFERENCE_LIST",
-        "_Netcdf4Dimid",
-        "_Netcdf4Coordinates",
-        "_nc3_strict",
-        "_NCProperties",
-    }
-)
 
 
 class Unreadable(InputError):
     """One dataset cannot be read (the file can): recorded in Reader.skipped."""
-
-
-def _attr_text(value) -> str:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(())[()]
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def is_dimension_scale(ds) -> bool:
-    return _attr_text(ds.attrs.get("CLASS", b"")) == "DIMENSION_SCALE"
-
-
-def is_placeholder(ds) -> bool:
-    """A netCDF dimension without a coordinate variable: empty by design, no array."""
-    name = ds.attrs.get("NAME", b"")
-    if isinstance(name, str):
-        name = name.encode()
-    return is_dimension_scale(ds) and bytes(name).startswith(NETCDF_PLACEHOLDER)
-
-
-def dimension_names(ds) -> tuple[str | None, ...] | None:
-    """The names of the dimension scales attached to each axis, or None when none is."""
-    if "DIMENSION_LIST" not in ds.attrs:
-        if is_dimension_scale(ds) and ds.ndim == 1:
-            return (ds.name.rsplit("/", 1)[-1],)
-        return None
-    try:
-        names = []
-        for dim in ds.dims:
-            names.append(dim[0].name.rsplit("/", 1)[-1] if len(dim) else None)
-        return tuple(names)
-    except Exception:  # a damaged reference: no names, the data can still be read
-        return None
 
 
 def _open(path: Path):
