@@ -419,6 +419,8 @@ def ls_note(a) -> str:
         notes.append("coordinate")
     if a.extra.get("cf"):
         notes.append(f"values: {a.extra['cf']}")
+    if "stored_rows" in a.extra:
+        notes.append(f"{a.extra['stored_rows']:,} of {a.shape[0]:,} records stored")
     return "; ".join(notes)
 
 

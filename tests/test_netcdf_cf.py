@@ -383,3 +383,35 @@ def test_formats_without_attributes_get_the_decoded_values_copied(tmp_path, nc):
     assert result.exit_code == 0, result.stderr
     with np.load(out) as z:  # no attribute could say -9999 is missing: NaN it is
         np.testing.assert_array_equal(z["rain"], xarray_values(nc, "rain"))
+
+
+def test_a_variable_shorter_than_its_unlimited_dimension_reads_as_netcdf_does(invoke, tmp_path):
+    path = tmp_path / "records.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("t", None)
+        ds.createDimension("x", 3)
+        ds.createVariable("long", "f4", ("t", "x"))[:7] = RNG.normal(size=(7, 3))
+        ds.createVariable("short", "f4", ("t", "x"))[:3] = RNG.normal(size=(3, 3))
+        ds.createVariable("counts", "i2", ("t",))[:2] = [4, 5]
+    listed = {a["name"]: a for a in ls_doc(invoke, path)["arrays"]}
+    with netCDF4.Dataset(path) as ds:  # the netCDF length, the rest masked
+        for name in ("long", "short", "counts"):
+            assert tuple(listed[name]["shape"]) == ds[name].shape
+            expected = np.ma.filled(ds[name][:].astype(np.float64), np.nan)
+            for rows in chunkings(7):
+                with open_reader(path) as reader:
+                    info = reader.info(name)
+                    chunks = reader.iter_chunks(name, rows)
+                    ours = np.concatenate([np.array(c, dtype=np.float64) for c in chunks])
+                    np.testing.assert_array_equal(ours, expected)
+                    np.testing.assert_array_equal(
+                        reader.read_rows(name, 2, 6).astype(np.float64), expected[2:6]
+                    )
+                    assert info.shape == ds[name].shape
+    assert "3 of 7 records stored" in invoke("ls", path).stdout
+
+
+def ls_doc(invoke, path) -> dict:
+    result = invoke("ls", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)

@@ -146,6 +146,8 @@ class Hdf5Reader(Reader):
             # HDF5 refuses a second handle on an open dataset with another prefix.
             self._dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
             self._dapl.set_efile_prefix(b"${ORIGIN}")
+        #: Arrays read past their stored rows, as netCDF does: {name: (rows stored, fill)}
+        self._padded: dict[str, tuple[int, object]] = {}
         self._file = _open(self.path)
         try:
             self._infos = self._scan()
@@ -375,7 +377,7 @@ class Hdf5Reader(Reader):
                 k = min(step, total - start)
                 part = take((k, *info.shape[1:]), info.dtype)
                 if part.size:
-                    ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
+                    self._read_into(name, ds, part, start, k)
                 yield part
         except InputError:
             raise
@@ -384,6 +386,16 @@ class Hdf5Reader(Reader):
                 f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
                 "corrupt or need an HDF5 filter plugin"
             ) from None
+
+    def _read_into(self, name: str, ds, out: np.ndarray, start: int, k: int) -> None:
+        """Rows ``start:start + k`` into ``out``; rows past what is stored (a netCDF
+        variable shorter than its unlimited dimension) are the fill value."""
+        stored, fill = self._padded.get(name, (start + k, None))
+        have = max(0, min(k, stored - start))
+        if have:
+            ds.read_direct(out, np.s_[start : start + have], np.s_[0:have])
+        if have < k:
+            out[have:k] = fill
 
     def chunk_rows(self, name: str, rows: int) -> int:
         return aligned_rows(rows, self.info(name).rows, (self._dataset(name).chunks or (0,))[0])
@@ -399,7 +411,7 @@ class Hdf5Reader(Reader):
             stop = min(stop, info.shape[0])
             out = np.empty((max(0, stop - start), *info.shape[1:]), dtype=info.dtype)
             if out.size:
-                ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
+                self._read_into(name, ds, out, start, stop - start)
             return out
         except (OSError, RuntimeError, ValueError) as exc:
             raise InputError(

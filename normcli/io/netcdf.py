@@ -16,6 +16,7 @@ Rows are streamed into the h5py dataset under each variable, as for HDF5.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,69 @@ def check_netcdf4(path: Path) -> None:
         )
 
 
+#: What netCDF-C reads where nothing was written and no _FillValue is set (netcdf.h).
+DEFAULT_FILL = {
+    "i1": -127, "u1": 255, "i2": -32767, "u2": 65535, "i4": -2147483647,
+    "u4": 4294967295, "i8": -9223372036854775806, "u8": 18446744073709551614,
+    "f4": 9.9692099683868690e36, "f8": 9.9692099683868690e36,
+}  # fmt: skip
+
+
 class NetcdfReader(Hdf5Reader):
+    """netCDF-4 through h5py. A variable along an unlimited dimension has that
+    dimension's netCDF length, the longest of the variables along it; records a shorter
+    variable never stored read as its fill value, as netCDF reads them (missing, once
+    decoded)."""
+
     format = "netcdf"
 
     def __init__(self, path: Path, *, allow_external: bool = False):
         check_netcdf4(Path(path))
         super().__init__(path, allow_external=allow_external)
+        self._unlimited_lengths()
+
+    def _unlimited_lengths(self) -> None:
+        lengths: dict[str, int] = {}
+        unlimited: set[str] = set()
+        for info in self._infos:
+            ds = self._dataset(info.name)
+            for axis, dim in enumerate(info.extra.get("dims") or ()):
+                if dim is not None and ds.maxshape[axis] is None:
+                    unlimited.add(dim)
+                    lengths[dim] = max(lengths.get(dim, 0), info.shape[axis])
+        for name, shape in self.dimensions.items():
+            dim = name.rsplit("/", 1)[-1]
+            if dim in unlimited and shape:
+                lengths[dim] = max(lengths[dim], shape[0])
+        if not unlimited:
+            return
+        infos = []
+        for info in self._infos:
+            dims = info.extra.get("dims") or ()
+            shape = tuple(
+                lengths[d] if d in unlimited else n for d, n in zip(dims, info.shape, strict=False)
+            )
+            if dims and shape != info.shape:
+                if shape[1:] != info.shape[1:]:
+                    self.skipped[info.name] = (
+                        f"{self.path}:{info.name} is shorter than an unlimited dimension other "
+                        "than its first; normcli pads only along axis 0: rewrite it with xarray"
+                    )
+                    continue
+                fill = self.attributes(info.name).get("_FillValue")
+                if fill is None:
+                    fill = DEFAULT_FILL.get(info.dtype.str[1:], 0)
+                self._padded[info.name] = (info.shape[0], fill)
+                extra = {**info.extra, "stored_rows": info.shape[0]}
+                info = dataclasses.replace(info, shape=shape, extra=extra)
+            infos.append(info)
+        self._infos = infos
+
+    def attributes(self, name: str) -> dict:
+        attrs = super().attributes(name)
+        if name in self._padded and "_FillValue" not in attrs:
+            attrs["_FillValue"] = self._padded[name][1]  # netCDF's default: missing
+        return attrs
 
 
 class NetcdfWriter(Hdf5Writer):
