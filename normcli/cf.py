@@ -146,17 +146,18 @@ class CFCoding:
                 invalid |= data > hi
         if out is None:
             out = np.empty(data.shape, dtype=self.dtype)
-        # one copy into the decoded type (xarray: astype in the mask, then scale in place)
-        np.copyto(out, data, casting="unsafe")
-        if self.fills:
-            mask = np.zeros(out.shape, dtype=bool)
-            for fv in self.fills:
-                mask |= out == fv
-            out[mask] = np.nan
-        if self.scale_factor is not None:
-            out *= self.scale_factor
-        if self.add_offset is not None:
-            out += self.add_offset
+        with np.errstate(over="ignore", invalid="ignore"):  # as xarray: inf where too large
+            # one copy into the decoded type (xarray: astype in the mask, then scale in place)
+            np.copyto(out, data, casting="unsafe")
+            if self.fills:
+                mask = np.zeros(out.shape, dtype=bool)
+                for fv in self.fills:
+                    mask |= out == fv
+                out[mask] = np.nan
+            if self.scale_factor is not None:
+                out *= self.scale_factor
+            if self.add_offset is not None:
+                out += self.add_offset
         if invalid is not None:
             out[invalid] = np.nan
         return out
@@ -198,7 +199,7 @@ def cf_coding(attrs: dict, stored: np.dtype, where: str) -> CFCoding | None:
             if np.isnan(fv) if np.asarray(fv).dtype.kind == "f" else False:
                 continue
             fv = _fill_in(fv, stored, kind_dtype, attr, where)
-            if fv not in fills:
+            if not any(fv == f and type(fv) is type(f) for f in fills):
                 fills.append(fv)
     lo = hi = None
     if "valid_range" in attrs:
@@ -255,30 +256,26 @@ def cf_coding(attrs: dict, stored: np.dtype, where: str) -> CFCoding | None:
 
 
 def _fill_in(fv, stored: np.dtype, kind_dtype: np.dtype, attr: str, where: str):
-    """A fill value as the stored type holds it; one that type cannot hold is an error."""
+    """A fill value as xarray compares it (the attribute's own scalar; a ``_FillValue``
+    reinterpreted by ``_Unsigned`` as a Python int); one that the stored type cannot
+    hold is an error."""
     value = np.asarray(fv)
-    if kind_dtype.kind in "iub":
-        info = np.iinfo(kind_dtype) if kind_dtype.kind != "b" else None
-        as_float = float(value)
-        fits = (
-            float(as_float).is_integer()
-            and (info is None or info.min <= as_float <= info.max)
-            and value.dtype.kind in "biuf"
-        )
-        if value.dtype.kind in "iu":  # exact for 64-bit integers
-            ivalue = int(value)
-            if stored.kind in "iu" and value.dtype.itemsize == stored.itemsize:
-                ivalue = int(value.astype(stored).view(kind_dtype))
-            fits = info is None or info.min <= ivalue <= info.max
-            if fits:
-                return ivalue
+    check = stored if kind_dtype != stored and attr == "_FillValue" else kind_dtype
+    if check.kind in "iu":
+        info = np.iinfo(check)
+        if value.dtype.kind in "iu":
+            fits = info.min <= int(value) <= info.max
+        else:
+            as_float = float(value)
+            fits = as_float.is_integer() and info.min <= as_float <= info.max
         if not fits:
             raise InputError(
-                f"{where} has CF attribute {attr}={fv!r}, which its stored type {kind_dtype} "
+                f"{where} has CF attribute {attr}={fv!r}, which its stored type {check} "
                 f"cannot hold; fix the attribute, or {RAW_HINT}"
             )
-        return int(as_float)
-    return value.item()
+    if kind_dtype != stored and attr == "_FillValue":
+        return np.array(fv, dtype=stored).view(kind_dtype).item()
+    return value[()]
 
 
 def normalized_attributes(attrs: dict, provenance: dict) -> dict:
