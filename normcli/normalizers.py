@@ -574,15 +574,18 @@ class ZScore(Normalizer):
 
     @staticmethod
     def _constant(var0, mean) -> np.ndarray:
-        """Slices treated as constant: variance exactly 0, or std <= CONSTANT_RELATIVE·|mean|."""
+        """Slices treated as constant: variance exactly 0, or std <= CONSTANT_RELATIVE·|mean|.
+        A variance beyond float64 (inf) keeps std 1 too, so that the output overflows and
+        is refused as NaN-or-infinite rather than written as zeros."""
         with np.errstate(invalid="ignore", over="ignore"):
-            return (var0 == 0) | (np.sqrt(var0) <= CONSTANT_RELATIVE * np.abs(mean))
+            relative = np.sqrt(var0) <= CONSTANT_RELATIVE * np.abs(mean)
+            return (var0 == 0) | relative | np.isinf(var0)
 
     def notes(self) -> list[str]:
         if self.eps is not None or self.state_ is None or not isinstance(self.state_, Moments):
             return []
         mean, _, var0, n = self._mean_std(self.state_)
-        constant = np.asarray(self._constant(var0, mean) & (n > 0))
+        constant = np.asarray(self._constant(var0, mean) & (n > 0) & np.isfinite(var0))
         count = int(constant.sum())
         if not count:
             return []
