@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from conftest import assert_matches_scipy, chunkings, scipy_describe
 
-from normcli.engine import describe_arrays, select_arrays
 from normcli.io import ReadOptions, open_reader
+from normcli.ops.describe import describe_arrays
+from normcli.ops.select import select_arrays
 
 netCDF4 = pytest.importorskip("netCDF4", reason="the netCDF4 library writes the fixtures")
 xr = pytest.importorskip("xarray", reason="xarray is the oracle of CF decoding")

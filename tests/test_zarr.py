@@ -121,7 +121,7 @@ def test_not_a_store_and_missing_store(tmp_path):
 
 
 def test_text_arrays_are_refused_by_name_not_the_store(tmp_path):
-    from normcli.engine import select_arrays
+    from normcli.ops.select import select_arrays
 
     group = zarr.open_group(str(tmp_path / "t.zarr"), mode="w")
     group.create_array("words", shape=(2,), dtype=str)[...] = np.array(["a", "b"])

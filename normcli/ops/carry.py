@@ -1,4 +1,4 @@
-"""What the engine says and keeps about scientific files (issue 14), in one place:
+"""What normcli says and keeps about scientific files (issue 14), in one place:
 
 - the arrays a file holds but normcli cannot read (``Reader.skipped``): refused when
   selected, skipped with a note otherwise;
@@ -72,6 +72,15 @@ def annotate(writer, reader, name: str, norm, params: dict, before: dict) -> Non
     attrs = reader.attributes(name)
     missing = int(np.sum(before.get("nan", 0))) > 0
     writer.annotate(name, normalized_attributes(attrs, provenance(norm, params, missing=missing)))
+
+
+def array_notes(where: str, info, norm, before: dict) -> list[str]:
+    """What normalize says about one array it wrote: 64-bit integers rounded, slices
+    treated as constant, missing values written as NaN."""
+    notes = [wide_integer_warning(where, info.dtype, before)]
+    notes += [f"{where}: {note}" for note in norm.notes()]
+    notes.append(missing_note(where, info, before))
+    return [n for n in notes if n]
 
 
 def missing_note(where: str, info, before: dict) -> str | None:
