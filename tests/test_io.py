@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 import zipfile
 
 import numpy as np
@@ -196,3 +198,25 @@ def test_aborted_writer_leaves_nothing(tmp_path):
 def test_writer_in_missing_directory(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         open_writer(tmp_path / "nope" / "o.npy")
+
+
+def test_an_aborted_hdf5_writer_leaves_nothing_and_reports_nothing_when_collected(tmp_path):
+    """Aborted mid-write (a signal): the temporary file is gone, and the guard over it,
+    when collected, does not flush the closed file (Python 3.13 printed that ValueError
+    as 'Exception ignored in: <..._GuardedFile>' after the Error: line)."""
+    unraisable = []
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        writer = open_writer(tmp_path / "o.h5")
+        sink = writer.add("x", (10, 3), np.float32)
+        sink.write(np.ones((4, 3), np.float32))
+        writer.abort()
+        guard = writer._guard
+        assert guard.closed
+        guard.flush()  # nothing to flush into a closed file: no ValueError
+        del writer, sink, guard
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []
+    assert list(tmp_path.iterdir()) == []
