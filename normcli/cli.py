@@ -123,9 +123,16 @@ def cli():
 
 def _read_options(image_mode, max_pixels):
     from normcli.io import ReadOptions
-    from normcli.options import allow_external
+    from normcli.options import allow_external, image_meta, image_transform
 
-    return ReadOptions(mode=image_mode, max_pixels=max_pixels, allow_external=allow_external())
+    return ReadOptions(
+        mode=image_mode,
+        max_pixels=max_pixels,
+        allow_external=allow_external(),
+        transform=image_transform(),
+        exif_transpose=bool(image_meta("exif_transpose")),
+        class_order=image_meta("class_order"),
+    )
 
 
 @cli.command("ls")

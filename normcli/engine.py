@@ -25,6 +25,8 @@ from normcli.errors import InputError, ParameterError, stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
 from normcli.io.base import ArraySink, check_sample_fits
+from normcli.ragged import POOLED, PixelStream, is_ragged, per_image_moments, shape_json
+from normcli.ragged import reduction as ragged_reduction
 from normcli.ranks import RankCheck, RankResult
 from normcli.signals import check_signals, deferred_signals
 from normcli.stats import Accumulator, GridState, describe, grid_pieces, group_rows
@@ -755,6 +757,19 @@ def _describe_histograms(
     return {v: c.result() for v, c in counters.items()}
 
 
+def _ragged_source(reader: Reader, info: ArrayInfo, axes: tuple[int, ...], exclude_zeros=False):
+    """What a reduction over ``axes`` reads: the array itself, or for a ragged image
+    folder its pixel stream (pooled reductions) or, per image, the stacked Moments of
+    each image (the third item, else None); see :mod:`normcli.ragged`."""
+    if not is_ragged(info):
+        return reader, info, None
+    where = f"{reader.path}:{info.name}"
+    pixels = PixelStream(reader)
+    if ragged_reduction(info, axes, where) == POOLED:
+        return pixels, pixels.info_, None
+    return pixels, pixels.info_, per_image_moments(reader, axes, exclude_zeros=exclude_zeros)
+
+
 def apply_nan_policy(reader: Reader, info: ArrayInfo, stats: dict, nan_policy: str) -> None:
     n_nan = int(np.sum(stats["nan"]))
     if n_nan and nan_policy == "raise":
@@ -787,11 +802,14 @@ def describe_arrays(
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
+            source, source_info, per_image = _ragged_source(reader, info, axes, exclude_zeros)
             acc = accumulate(
-                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
-                progress=progress, runner=runner,
-            )  # fmt: skip
-            stats = describe(acc.result(), nan_policy=nan_policy)
+                source, source_info, tuple(range(len(info.shape))) if per_image else axes,
+                chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros, progress=progress,
+                runner=runner,
+            ) if per_image is None or (inspect is not None and inspect.views()) else None  # fmt: skip
+            moments = acc.result() if per_image is None else per_image
+            stats = describe(moments, nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
@@ -801,16 +819,16 @@ def describe_arrays(
                 )
             item = ArrayStats(
                 info.name,
-                tuple(info.shape),
+                tuple(shape_json(info)),
                 info.dtype,
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
             )
             if inspect is not None and inspect.views():
                 item.histograms = _describe_histograms(
-                    reader, info, acc, stats, inspect, chunk_bytes, progress
+                    source, source_info, acc, stats, inspect, chunk_bytes, progress
                 )
-            if inspect is not None and inspect.plot and is_image(info.shape):
+            if inspect is not None and inspect.plot and is_image(info.shape) and source is reader:
                 item.samples = first_samples(reader, info, inspect.samples)
             results.append(item)
     return results

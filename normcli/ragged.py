@@ -1,0 +1,142 @@
+"""Ragged image folders: images of different sizes, described and fitted exactly.
+
+A folder whose images differ in height and width has no (N, H, W, C) array, but every
+reduction that needs no aligned pixel positions is still well defined:
+
+* over everything (``all``) and per channel (``0,1,2`` on colour): the pixels of all
+  images pooled, each image weighted by its pixel count. These are computed on the
+  *pixel stream*: the images' pixels one after another, an array of shape (P, 1, 1, C)
+  (P pixels in all; (P, 1, 1) for grey), over the same axes. That array has the
+  image array's number of dimensions and the same kept shape, so the statistics, the
+  normalizers' fits and their saved parameters are those of the concatenated pixels
+  (never an average of per-image figures), streamed in bounded pieces like any array;
+* per image (``1,2`` on grey, ``1,2,3`` on colour) and per image and channel (``1,2``
+  on colour): each image on its own, the results stacked in file order.
+
+Anything else (``--axis 0``: per pixel position) needs aligned positions: an error that
+suggests ``--resize``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import numpy as np
+
+from normcli.errors import InputError
+from normcli.io.base import ArrayInfo, Reader
+
+#: The reductions a ragged folder supports.
+POOLED = "pooled"  # over all pixels (all axes, or all but the channel)
+PER_IMAGE = "per-image"  # each image on its own (axis 0 kept)
+
+
+def is_ragged(info: ArrayInfo) -> bool:
+    return bool(info.extra.get("ragged"))
+
+
+def shape_text(info: ArrayInfo) -> str:
+    """``(201, *, *, 3)`` for a ragged folder, the shape otherwise."""
+    if not is_ragged(info):
+        return str(tuple(info.shape))
+    dims = [str(info.shape[0]), "*", "*", *(str(s) for s in info.shape[3:])]
+    return "(" + ", ".join(dims) + ")"
+
+
+def shape_json(info: ArrayInfo) -> list:
+    """The shape for JSON: null where sizes vary."""
+    if not is_ragged(info):
+        return list(info.shape)
+    return [info.shape[0], None, None, *info.shape[3:]]
+
+
+def stored_bytes(info: ArrayInfo) -> int:
+    """Bytes of the decoded pixels (a ragged folder: of every image at its own size)."""
+    if not is_ragged(info):
+        return info.nbytes
+    channels = int(np.prod(info.shape[3:])) if len(info.shape) > 3 else 1
+    return info.extra["pixels"] * channels * info.dtype.itemsize
+
+
+def sizes_note(info: ArrayInfo) -> str | None:
+    """``images: sizes vary: widths 33-64, heights 40-70`` for a ragged folder."""
+    if not is_ragged(info):
+        return None
+    (h0, h1), (w0, w1) = info.extra["heights"], info.extra["widths"]
+    return f"{info.name}: sizes vary: widths {w0}-{w1}, heights {h0}-{h1}"
+
+
+def reduction(info: ArrayInfo, axes: tuple[int, ...], where: str) -> str:
+    """Which ragged reduction ``axes`` is (POOLED or PER_IMAGE), or an error."""
+    ndim = len(info.shape)
+    everything = tuple(range(ndim))
+    spatial = (0, 1, 2)
+    if axes in (everything, spatial):
+        return POOLED
+    if axes in (tuple(range(1, ndim)), (1, 2)):
+        return PER_IMAGE
+    (h0, h1), (w0, w1) = info.extra["heights"], info.extra["widths"]
+    axis_text = ",".join(str(a) for a in axes)
+    raise InputError(
+        f"{where}: --axis {axis_text} needs every image to have the same size (it pairs "
+        f"pixels by position), but widths vary {w0}-{w1} and heights {h0}-{h1}; add --resize "
+        f"WxH (or --resize N --center-crop N), or use --axis all, "
+        f"{'0,1,2 (per channel), ' if ndim == 4 else ''}or 1,2 (per image)"
+    )
+
+
+class PixelStream(Reader):
+    """The pixels of a ragged folder's images one after another, as an array of shape
+    (P, 1, 1, C) (or (P, 1, 1) for grey), read in chunks of pixels."""
+
+    format = "images"
+
+    def __init__(self, folder: Reader):
+        super().__init__(folder.path)
+        self.folder = folder
+        info = folder.info("images")
+        self.info_ = ArrayInfo(
+            "images", (info.extra["pixels"], 1, 1, *info.shape[3:]), info.dtype, {}
+        )
+        self.notes = []
+
+    def arrays(self) -> list[ArrayInfo]:
+        return [self.info_]
+
+    def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
+        rows = max(1, rows)
+        tail = self.info_.shape[1:]
+        buf = np.empty((rows, *tail), dtype=self.info_.dtype)
+        filled = 0
+        for image in self.folder.iter_images(lookahead=4):
+            flat = image.reshape(-1, *tail)
+            at = 0
+            while at < len(flat):
+                take = min(rows - filled, len(flat) - at)
+                buf[filled : filled + take] = flat[at : at + take]
+                filled += take
+                at += take
+                if filled == rows:
+                    yield buf
+                    filled = 0
+        if filled:
+            yield buf[:filled]
+
+
+def image_chunks(folder: Reader) -> Iterator[np.ndarray]:
+    """Every image as a chunk of one row, (1, H, W[, C]), in file order."""
+    for image in folder.iter_images(lookahead=4):
+        yield image[None]
+
+
+def per_image_moments(folder: Reader, axes: tuple[int, ...], *, exclude_zeros: bool = False):
+    """The Moments of every image on its own over ``axes`` (axis 0 not among them),
+    stacked in file order: kept shape (N,) or (N, C)."""
+    from normcli.stats import Accumulator, Moments
+
+    dtype = folder.info("images").dtype
+    parts = []
+    for chunk in image_chunks(folder):
+        acc = Accumulator(chunk.shape, dtype, axes, exclude_zeros=exclude_zeros)
+        acc.update(chunk)
+        parts.append(acc.result())
+    return Moments.concat(parts)
