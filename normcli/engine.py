@@ -25,7 +25,14 @@ from normcli.errors import InputError, ParameterError, stopped
 from normcli.histogram import DEFAULT_BINS, BinCounter, Histogram, ValueRange, needs_bounds
 from normcli.io import ArrayInfo, Reader, ReadOptions, rows_per_chunk
 from normcli.io.base import ArraySink, check_sample_fits
-from normcli.ragged import POOLED, PixelStream, is_ragged, per_image_moments, shape_json
+from normcli.ragged import (
+    POOLED,
+    PixelStream,
+    apply_ragged,
+    is_ragged,
+    per_image_moments,
+    shape_json,
+)
 from normcli.ragged import reduction as ragged_reduction
 from normcli.ranks import RankCheck, RankResult
 from normcli.signals import check_signals, deferred_signals
@@ -584,6 +591,8 @@ def select_arrays(
         raise InputError(f"{reader.path} holds no arrays")
     if default_all or len(arrays) == 1:
         return arrays
+    if reader.format == "images" and arrays[0].name == "images":
+        return arrays[:1]  # an image folder: its images (labels and names carried through)
     raise ParameterError(
         f"{reader.path} holds several arrays ({', '.join(a.name for a in arrays)}); "
         "choose with -k/--key NAME"
@@ -1026,6 +1035,10 @@ def fit_array(
 ):
     """Pass 1: fit ``norm`` on the array (and take its before-statistics)."""
     runner = runner or LOCAL
+    if is_ragged(info):  # fitted on the pooled pixels (normcli.ragged)
+        ragged_reduction(info, norm.axes_, f"{reader.path}:{info.name}")
+        reader = PixelStream(reader)
+        info = reader.info_
     before = _before_accumulator(info)
     norm.reset()
     norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")
@@ -1073,6 +1086,14 @@ def _apply_array(
     ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
     Returns the before- and after-statistics and the dtype stored.
     """
+    if is_ragged(info):
+        if watch is not None:
+            raise ParameterError(
+                f"{reader.path}: --hist, --plot and --check-ranks need images of one size; "
+                "add --resize WxH (or --resize N --center-crop N)"
+            )
+        return apply_ragged(reader, info, norm, writer, invert=invert, before_done=before_done,
+                            out_dtype=out_dtype, progress=progress)  # fmt: skip
     before = _before_accumulator(info) if before_done is None else None
     step = ApplyStep(
         norm, invert=invert, out_dtype=out_dtype, before=before, shape=_stream_shape(info)
@@ -1290,6 +1311,11 @@ def normalize_file(
         selected = select_arrays(reader, options.keys, default_all=False)
         for info in selected:
             check_not_empty(reader, info)
+            if is_ragged(info) and fmt != "images":
+                raise reader.ragged_error(
+                    f"be written to {output_path} (a .{fmt} holds arrays of one shape)",
+                    ", or write an image folder (OUTPUT ending in /), which keeps every size",
+                )
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
         one_file = fmt in ONE_ARRAY_FORMATS
@@ -1409,7 +1435,7 @@ def normalize_file(
                         norm,
                         source=str(reader.path),
                         key=fitted_on.name,
-                        shape=_stream_shape(fitted_on),
+                        shape=shape_json(fitted_on) if fitted_on.shape else [1],
                         dtype=fitted_on.dtype,
                     )
                     if params_doc is None
@@ -1419,7 +1445,7 @@ def normalize_file(
                 reports.append(
                     ArrayReport(
                         name=info.name,
-                        shape=tuple(info.shape),
+                        shape=tuple(shape_json(info)),
                         dtype_in=info.dtype,
                         dtype_out=stored_dtype,
                         method=norm.method,
@@ -1539,7 +1565,7 @@ def fit_file(
             norm,
             source=str(reader.path),
             key=info.name,
-            shape=_stream_shape(info),
+            shape=shape_json(info) if info.shape else [1],
             dtype=info.dtype,
         )
     return doc, before

@@ -140,3 +140,35 @@ def per_image_moments(folder: Reader, axes: tuple[int, ...], *, exclude_zeros: b
         acc.update(chunk)
         parts.append(acc.result())
     return Moments.concat(parts)
+
+
+def apply_ragged(folder, info, norm, writer, *, invert, before_done, out_dtype, progress):
+    """Pass 2 on a ragged folder into an image folder: every image transformed on its
+    own (decoded ahead on the pool), written at its own size; the before- and
+    after-statistics over all pixels. Returns them and the dtype stored."""
+    from normcli.stats import Accumulator, describe
+
+    pixels = PixelStream(folder)
+    shape = pixels.info_.shape
+    every = tuple(range(len(shape)))
+    before = Accumulator(shape, info.dtype, every) if before_done is None else None
+    ragged_shape = (info.shape[0], None, None, *info.shape[3:])
+    with writer.add(info.name, ragged_shape, out_dtype) as sink:
+        after = Accumulator(shape, sink.stored_dtype, every)
+        label = f"{'invert' if invert else 'normalize'} {info.name}"
+        with progress.task(label, stored_bytes(info)) as task:
+            for chunk in image_chunks(folder):
+                if before is not None:
+                    before.update(chunk.reshape(-1, *shape[1:]))
+                out = np.empty(chunk.shape, dtype=out_dtype)
+                if invert:
+                    norm.inverse_transform(chunk, out=out)
+                else:
+                    norm.transform(chunk, out=out)
+                stored = sink.encode(out)
+                after.update(stored.reshape(-1, *shape[1:]))
+                sink.write(stored)
+                task.advance(chunk.nbytes)
+        stored_dtype = sink.stored_dtype
+    before_stats = before_done if before is None else describe(before.result())
+    return before_stats, describe(after.result()), stored_dtype

@@ -28,7 +28,8 @@ from normcli.io.base import (
     remove_quietly,
     temp_path_beside,
 )
-from normcli.io.image_decode import TIFF_EXTRA, _tifffile
+from normcli.io import image_decode
+from normcli.io.image_decode import TIFF_EXTRA
 from normcli.io.image_scan import EXTENSIONS
 
 #: Values quantized at a time (float64 working copies of 8 MiB).
@@ -106,6 +107,16 @@ class _ImageSink(ArraySink):
 
     def encode(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk as it will be stored: checked against the range and quantized."""
+        if None in self.image_shape:  # a folder of mixed sizes: one image at a time
+            sizes = chunk.shape[1:3]
+            fixed, self.image_shape = self.image_shape, (*sizes, *self.image_shape[2:])
+            try:
+                return self._encode(chunk)
+            finally:
+                self.image_shape = fixed
+        return self._encode(chunk)
+
+    def _encode(self, chunk: np.ndarray) -> np.ndarray:
         if chunk.dtype == self.stored_dtype:
             return chunk.reshape(chunk.shape[0], *self.image_shape)
         opts = self.writer.options
@@ -177,7 +188,7 @@ class ImageFolderWriter(Writer):
             raise OutputError(f"{self.path}: --compression does not apply to image folders")
         if self.options.image_format not in ("png", "tiff"):
             raise OutputError(f"--image-format {self.options.image_format}: use png or tiff")
-        if self.options.image_format == "tiff" and _tifffile() is None:
+        if self.options.image_format == "tiff" and image_decode._tifffile() is None:
             raise OutputError(
                 f"cannot write TIFF images to {self.path}: writing TIFF needs the tifffile "
                 f"package: {TIFF_EXTRA}"
@@ -254,7 +265,7 @@ class ImageFolderWriter(Writer):
                 if self.options.image_format == "tiff":
                     photometric = "rgb" if image.ndim == 3 and image.shape[2] >= 3 else None
                     extras = "unassalpha" if image.ndim == 3 and image.shape[2] in (2, 4) else None
-                    _tifffile().imwrite(fp, image, photometric=photometric, extrasamples=extras)
+                    image_decode._tifffile().imwrite(fp, image, photometric=photometric, extrasamples=extras)
                 else:
                     from PIL import Image
 
