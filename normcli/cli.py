@@ -859,3 +859,21 @@ def check_command(
         failures = sum(not o.passed for a in report.arrays for o in a.outcomes)
         more = f" (and {failures - 1} more failing)" if failures > 1 else ""
         raise CheckFailed(report.first_failure() + more)
+
+
+@cli.command("export")
+@click.argument("params_path", metavar="PARAMS.json", type=click.Path(path_type=str))
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["torchvision", "keras", "json"]),
+    required=True,
+    help="torchvision: transforms.Normalize in ToTensor's units (uint8/255) with the "
+    "population std; keras: keras.layers.Normalization in raw pixel units; json: both.",
+)
+def export_command(params_path, target):
+    """Print the parameters of PARAMS.json (from fit or --save-params) as code to paste."""
+    from normcli.engine import load_params
+    from normcli.export import export
+
+    click.echo(export(load_params(params_path), target, params_path))
