@@ -547,7 +547,7 @@ def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, sav
     fitted = doc.get("fitted_on", {})
     title = Text()
     title.append(printable(fitted.get("key", "")), style="bold cyan")
-    title.append(f"  {tuple(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
+    title.append(f"  {_dims(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
     title.append(doc["method"], style="bold")
     axes = doc.get("axes")
     title.append(f" axis={'all' if doc.get('axis') == 'all' else ','.join(map(str, axes or []))}")
