@@ -767,6 +767,10 @@ def _describe_histograms(
     return {v: c.result() for v, c in counters.items()}
 
 
+def _all_axes(info: ArrayInfo) -> tuple[int, ...]:
+    return tuple(range(len(info.shape)))
+
+
 def _ragged_source(reader: Reader, info: ArrayInfo, axes: tuple[int, ...], exclude_zeros=False):
     """What a reduction over ``axes`` reads: the array itself, or for a ragged image
     folder its pixel stream (pooled reductions) or, per image, the stacked Moments of
@@ -813,11 +817,13 @@ def describe_arrays(
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
             source, source_info, per_image = _ragged_source(reader, info, axes, exclude_zeros)
-            acc = accumulate(
-                source, source_info, tuple(range(len(info.shape))) if per_image else axes,
-                chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros, progress=progress,
-                runner=runner,
-            ) if per_image is None or (inspect is not None and inspect.views()) else None  # fmt: skip
+            acc = None
+            if per_image is None or (inspect is not None and inspect.views()):
+                acc = accumulate(
+                    source, source_info, axes if per_image is None else _all_axes(info),
+                    chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros, progress=progress,
+                    runner=runner,
+                )  # fmt: skip
             moments = acc.result() if per_image is None else per_image
             stats = describe(moments, nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)

@@ -20,6 +20,7 @@ suggests ``--resize``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import numpy as np
 
 from normcli.errors import InputError

@@ -427,9 +427,7 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
     from normcli.ragged import shape_json, shape_text, sizes_note, stored_bytes
 
     if renderer.as_json:
-        renderer.json(
-            {"input": input_path, "format": fmt, "arrays": [_ls_json(a) for a in infos]}
-        )
+        renderer.json({"input": input_path, "format": fmt, "arrays": [_ls_json(a) for a in infos]})
         return
     if renderer.as_csv:
         rows = [[a.name, _shape_text(shape_json(a)), str(a.dtype), stored_bytes(a)] for a in infos]

@@ -26,7 +26,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from normcli.errors import InputError
 from normcli.io import ReadOptions, open_reader, open_writer
 from normcli.io.images import ImageOutput, natural_key
 

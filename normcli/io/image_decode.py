@@ -51,7 +51,6 @@ def _tifffile():
     return tifffile
 
 
-
 # -- decoding one image --------------------------------------------------------------------
 
 
@@ -414,11 +413,9 @@ def convert_mode(arr: np.ndarray, mode: str | None) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, :3])
 
 
-
 def png_header(head: bytes) -> tuple[int, int, int, int] | None:
     """(width, height, bit depth, colour type) from a PNG's first 26 bytes."""
     if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
         return None
     w, h, depth, colour = struct.unpack(">IIBB", head[16:26])
     return w, h, depth, colour
-

@@ -207,4 +207,3 @@ def scan_folder(root: Path, order: str = "sorted") -> FolderLayout:
     return FolderLayout(
         files, np.asarray(labels, dtype=np.int64), [name for name, _ in folders], scan.skipped
     )
-

@@ -101,8 +101,8 @@ class ImageTransform:
         cw, ch = self.crop
         if cw > width or ch > height:
             return None
-        top = int(round((height - ch) / 2.0))
-        left = int(round((width - cw) / 2.0))
+        top = round((height - ch) / 2.0)  # Python's round: halves to even, as torchvision
+        left = round((width - cw) / 2.0)
         return left, top, left + cw, top + ch
 
     def check_fits(self, path, width: int, height: int) -> None:

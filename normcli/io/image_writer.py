@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from normcli.errors import OutputError, ParameterError
+from normcli.io import image_decode
 from normcli.io.base import (
     ArraySink,
     Writer,
@@ -28,7 +29,6 @@ from normcli.io.base import (
     remove_quietly,
     temp_path_beside,
 )
-from normcli.io import image_decode
 from normcli.io.image_decode import TIFF_EXTRA
 from normcli.io.image_scan import EXTENSIONS
 
@@ -265,7 +265,8 @@ class ImageFolderWriter(Writer):
                 if self.options.image_format == "tiff":
                     photometric = "rgb" if image.ndim == 3 and image.shape[2] >= 3 else None
                     extras = "unassalpha" if image.ndim == 3 and image.shape[2] in (2, 4) else None
-                    image_decode._tifffile().imwrite(fp, image, photometric=photometric, extrasamples=extras)
+                    tiff = image_decode._tifffile()
+                    tiff.imwrite(fp, image, photometric=photometric, extrasamples=extras)
                 else:
                     from PIL import Image
 
@@ -306,8 +307,6 @@ class ImageFolderWriter(Writer):
         remove_quietly(self.tmp)
 
 
-
-
 def check_replaceable(path: Path) -> None:
     """``--force`` replaces an existing OUTPUT folder only if it holds nothing but images,
     so a mistyped OUTPUT cannot wipe out a folder of other work."""
@@ -321,4 +320,3 @@ def check_replaceable(path: Path) -> None:
                     f"{path} holds {rel}, which is not an image; --force replaces only a "
                     "folder of images: remove it yourself or choose another OUTPUT"
                 )
-

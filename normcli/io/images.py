@@ -112,9 +112,7 @@ class ImageFolderReader(Reader):
                 "widths": (min(widths), max(widths)),
                 "pixels": int(sum(h * w for h, w in zip(heights, widths, strict=True))),
             }
-        self._infos = [
-            ArrayInfo("images", (len(self.files), *self.first_shape), self.dtype, extra)
-        ]
+        self._infos = [ArrayInfo("images", (len(self.files), *self.first_shape), self.dtype, extra)]
         if self.layout.labels is not None:
             self._infos.append(ArrayInfo("labels", self.layout.labels.shape, np.dtype(np.int64)))
 
