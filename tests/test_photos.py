@@ -321,7 +321,7 @@ def test_torchvision_export_equals_numpy_on_pixels_over_255(invoke, tmp_path):
     np.testing.assert_allclose(_numbers(code.stdout, "std"), scaled.std(axis=0), rtol=1e-12)
     assert "transforms.Normalize(" in code.stdout
     keras = invoke("export", params, "--to", "keras").stdout
-    assert "keras.layers.Normalization(axis=-1" in keras and "raw pixel" in keras
+    assert "keras.layers.Normalization(" in keras and "axis=-1," in keras and "raw pixel" in keras
     np.testing.assert_allclose(_numbers(keras, "mean"), pixels.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(_numbers(keras, "variance"), pixels.var(axis=0), rtol=1e-12)
     doc = json.loads(invoke("export", params, "--to", "json").stdout)
@@ -492,3 +492,14 @@ def test_an_undecodable_image_mid_stream_is_one_error(refused, tmp_path):
     (d / "040.png").write_bytes(data[: len(data) - 30])
     refused("describe", d, "--axis", "0,1,2", code=1, needles=("040.png",))
     shutil.rmtree(d)
+
+
+def test_check_on_mixed_sizes_judges_the_pooled_pixels(invoke):
+    images = pil_rgb(PHOTOS, framework_files(PHOTOS))
+    pooled = float(np.concatenate([a.reshape(-1) for a in images]).astype(float).mean())
+    naive = float(np.mean([a.mean() for a in images]))
+    assert abs(pooled - naive) > 1e-3
+    ok = invoke("check", PHOTOS, "--mode", "RGB", "--mean", repr(pooled), "--tol", "1e-9")
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    bad = invoke("check", PHOTOS, "--mode", "RGB", "--mean", repr(naive), "--tol", "1e-9")
+    assert bad.exit_code == 1
