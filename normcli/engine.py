@@ -1052,16 +1052,23 @@ def fit_array(
     # A global minmax or zscore needs nothing but the before-statistics: one
     # accumulator serves both (a second is used only if non-finite values turn up).
     shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(_stream_shape(info))))
+    # ... and one per channel of 8/16-bit images counts exactly (normcli.channels)
+    by_channel = None
+    if norm.fits_from_moments and not shared:
+        by_channel = Accumulator(_stream_shape(info), info.dtype, norm.axes_)
+        by_channel = by_channel if by_channel.channels is not None else None
     runner.scan(
         reader,
         info,
-        [before] if shared else [before, norm],
+        [before] if shared else [before, by_channel or norm],
         chunk_bytes=options.chunk_bytes,
         progress=progress,
         label=f"fit {info.name}",
         check=_nan_check(reader, info, options, before),
     )
     moments = before.result()
+    if by_channel is not None and not norm.fit_from_kept_moments(by_channel.result()):
+        raise InputError(f"internal error: {reader.path}:{info.name} could not be fitted")
     if shared and not norm.fit_from_moments(moments):
         runner.scan(
             reader,

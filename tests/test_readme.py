@@ -77,6 +77,10 @@ def examples() -> list[Example]:
 def _tokens(text: str) -> list[str]:
     text = _RULES.sub(" ", text)
     text = re.sub(r"[█▉▊▋▌▍▎▏]+", " ", text)  # histogram bars: their length is the count
+    # brackets, '=' and commas between values separate tokens (so that a number in JSON,
+    # CSV or pasted code is compared as a number); thousands separators stay
+    text = re.sub(r"[\[\](){}=]", " ", text)
+    text = re.sub(r",(?!\d{3}(?!\d))", " ", text)
     return text.split()
 
 
@@ -192,6 +196,11 @@ def test_every_console_example_prints_what_the_readme_shows(scratch):
         (["a", "...", "z"], ["a", "b", "c"], False),
         (["x 1,000 of 1,000"], ["x 1,000 of 999"], False),
         (["ok  f: mean"], ["ok  f: std"], False),
+        (['  "skewness": 0.13487079103009844,'], ['  "skewness": 0.13487079103009855,'], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.5000000000001,2.75"], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.6,2.75"], False),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132758, 0.32],"], True),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132759, 0.33],"], False),
     ],
 )
 def test_the_comparison_itself(expected, actual, same):
