@@ -3,7 +3,7 @@
 The reduction torchvision's users want, per channel over every other axis (``--axis
 0,1,2`` on (N, H, W, C), and the pooled pixels of a folder of mixed sizes), is on
 unsigned 8- or 16-bit pixels almost always. Counting every value of every channel
-(``np.bincount`` over ``value + channel * bins``) is exact, a fixed cost per pixel and
+(``np.bincount`` of each channel) is exact, a fixed cost per pixel and
 independent of the chunks; the moments come from the counts (:meth:`IntHistogram.moments`),
 as for 8/16-bit data over all axes.
 """
@@ -39,24 +39,23 @@ class ChannelHistogram:
         self.dtype = np.dtype(dtype).newbyteorder("=")
         self.bins = 256 if self.dtype.itemsize == 1 else 65536
         self.channels = channels
-        self.index = np.uint32 if channels * self.bins > 65536 else np.uint16
 
     def empty(self) -> np.ndarray:
         return np.zeros(self.channels * self.bins, dtype=np.int64)
 
     def counts_of(self, chunk: np.ndarray) -> np.ndarray:
-        """The counts of one chunk (a pure function of it)."""
+        """The counts of one chunk (a pure function of it): a bincount per channel (of
+        the strided column; faster here than one bincount of value + channel offset)."""
         flat = np.ascontiguousarray(chunk).reshape(-1, self.channels)
-        offsets = (np.arange(self.channels) * self.bins).astype(self.index)
-        counts = self.empty()
-        rows = max(1, (4 * BLOCK) // self.channels)
-        work = np.empty((min(rows, len(flat)), self.channels), dtype=self.index)
+        if flat.dtype != self.dtype:
+            flat = flat.astype(self.dtype)
+        counts = self.empty().reshape(self.channels, self.bins)
+        rows = 4 * BLOCK
         for start in range(0, len(flat), rows):
             part = flat[start : start + rows]
-            idx = work[: len(part)]
-            np.add(part, offsets, out=idx, casting="unsafe")
-            counts += np.bincount(idx.reshape(-1), minlength=counts.size)
-        return counts
+            for c in range(self.channels):
+                counts[c] += np.bincount(part[:, c], minlength=self.bins)
+        return counts.reshape(-1)
 
     def moments(self, counts: np.ndarray) -> Moments:
         per_channel = []

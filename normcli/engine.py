@@ -29,6 +29,7 @@ from normcli.ragged import (
     POOLED,
     PixelStream,
     apply_ragged,
+    counted,
     is_ragged,
     per_image_moments,
     shape_json,
@@ -818,7 +819,9 @@ def describe_arrays(
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
             source, source_info, per_image = _ragged_source(reader, info, axes, exclude_zeros)
             acc = None
-            if per_image is None or (inspect is not None and inspect.views()):
+            if per_image is None and is_ragged(info):  # counted as the images decode
+                acc = (counted(reader, [axes], exclude_zeros=exclude_zeros) or [None])[0]
+            if acc is None and (per_image is None or (inspect is not None and inspect.views())):
                 acc = accumulate(
                     source, source_info, axes if per_image is None else _all_axes(info),
                     chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros, progress=progress,
@@ -1044,8 +1047,16 @@ def fit_array(
     runner = runner or LOCAL
     if is_ragged(info):  # fitted on the pooled pixels (normcli.ragged)
         ragged_reduction(info, norm.axes_, f"{reader.path}:{info.name}")
-        reader = PixelStream(reader)
-        info = reader.info_
+        pixels = PixelStream(reader)
+        every = tuple(range(len(pixels.info_.shape)))
+        accs = counted(reader, [every, norm.axes_]) if norm.fits_from_moments else None
+        if accs is not None:  # counted as the images decode
+            norm.reset()
+            norm.bind(pixels.info_.shape, f"{reader.path}:{info.name}")
+            if not norm.fit_from_kept_moments(accs[1].result()):
+                raise InputError(f"internal error: {reader.path}:{info.name} not fitted")
+            return describe(accs[0].result()) if with_before else None
+        reader, info = pixels, pixels.info_
     before = _before_accumulator(info)
     norm.reset()
     norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")

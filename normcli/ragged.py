@@ -173,3 +173,27 @@ def apply_ragged(folder, info, norm, writer, *, invert, before_done, out_dtype, 
         stored_dtype = sink.stored_dtype
     before_stats = before_done if before is None else describe(before.result())
     return before_stats, describe(after.result()), stored_dtype
+
+
+def counted(folder: Reader, axes_list, *, exclude_zeros: bool = False):
+    """Accumulators over the pixel stream for each axes of ``axes_list``, filled by the
+    decoding threads themselves when every one counts exact values (8/16-bit pixels,
+    over all axes or per channel): each image's counts are made where it is decoded,
+    and only they come back. None when one of them would need the float path."""
+    from normcli.stats import Accumulator
+
+    shape = PixelStream(folder).info_.shape
+    dtype = folder.info("images").dtype
+    accs = [Accumulator(shape, dtype, axes, exclude_zeros=exclude_zeros) for axes in axes_list]
+    if any(a.hist is None and a.channels is None for a in accs):
+        return None
+    tail = shape[1:]
+
+    def counts(image):
+        pixels = image.reshape(-1, *tail)
+        return [a.chunk_state(pixels, 0) for a in accs]
+
+    for states in folder.iter_images(lookahead=4, then=counts):
+        for acc, state in zip(accs, states, strict=True):
+            acc.absorb(state)
+    return accs

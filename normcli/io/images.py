@@ -236,28 +236,30 @@ class ImageFolderReader(Reader):
         return arr
 
     def iter_images(
-        self, start: int = 0, stop: int | None = None, lookahead: int = 1
+        self, start: int = 0, stop: int | None = None, lookahead: int = 1, then=None
     ) -> Iterator[np.ndarray]:
         """Images ``start:stop`` in order, decoded by a pool of threads at most a few
-        images (and ``lookahead``) ahead of the consumer."""
+        images (and ``lookahead``) ahead of the consumer; with ``then``, what
+        ``then(image)`` returns, computed in the decoding thread (a statistic of it)."""
         stop = len(self.files) if stop is None else stop
+        read = self.read_image if then is None else (lambda i: then(self.read_image(i)))
         threads = decode_threads()
         window = max(2 * threads, min(lookahead, 4 * threads))
         if stop - start <= 1 or threads == 1:
             for i in range(start, stop):
-                yield self.read_image(i)
+                yield read(i)
             return
         indices = iter(range(start, stop))
         pool = ThreadPoolExecutor(threads, thread_name_prefix="normcli-decode")
         try:
             pending = collections.deque(
-                pool.submit(self.read_image, i) for i in itertools.islice(indices, window)
+                pool.submit(read, i) for i in itertools.islice(indices, window)
             )
             while pending:
                 arr = pending.popleft().result()
                 nxt = next(indices, None)
                 if nxt is not None:
-                    pending.append(pool.submit(self.read_image, nxt))
+                    pending.append(pool.submit(read, nxt))
                 yield arr
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
