@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from normcli.stats import BLOCK, IntHistogram, Moments
+from normcli.grid import BLOCK
+from normcli.inthist import IntHistogram
+from normcli.moments import Moments
 
 #: Channels counted this way at most (the counts are ``channels x 65536`` int64 for
 #: 16-bit data: 2 MiB for RGB).

@@ -25,6 +25,8 @@ import numpy as np
 
 from normcli.errors import InputError
 from normcli.io.base import ArrayInfo, Reader
+from normcli.moments import Moments, describe
+from normcli.stats import Accumulator
 
 #: The reductions a ragged folder supports.
 POOLED = "pooled"  # over all pixels (all axes, or all but the channel)
@@ -132,7 +134,6 @@ def image_chunks(folder: Reader) -> Iterator[np.ndarray]:
 def per_image_moments(folder: Reader, axes: tuple[int, ...], *, exclude_zeros: bool = False):
     """The Moments of every image on its own over ``axes`` (axis 0 not among them),
     stacked in file order: kept shape (N,) or (N, C)."""
-    from normcli.stats import Accumulator, Moments
 
     dtype = folder.info("images").dtype
     parts = []
@@ -147,7 +148,6 @@ def apply_ragged(folder, info, norm, writer, *, invert, before_done, out_dtype, 
     """Pass 2 on a ragged folder into an image folder: every image transformed on its
     own (decoded ahead on the pool), written at its own size; the before- and
     after-statistics over all pixels. Returns them and the dtype stored."""
-    from normcli.stats import Accumulator, describe
 
     pixels = PixelStream(folder)
     shape = pixels.info_.shape
@@ -180,7 +180,6 @@ def counted(folder: Reader, axes_list, *, exclude_zeros: bool = False):
     decoding threads themselves when every one counts exact values (8/16-bit pixels,
     over all axes or per channel): each image's counts are made where it is decoded,
     and only they come back. None when one of them would need the float path."""
-    from normcli.stats import Accumulator
 
     shape = PixelStream(folder).info_.shape
     dtype = folder.info("images").dtype
@@ -197,3 +196,15 @@ def counted(folder: Reader, axes_list, *, exclude_zeros: bool = False):
         for acc, state in zip(accs, states, strict=True):
             acc.absorb(state)
     return accs
+
+
+def source_for(reader: Reader, info: ArrayInfo, axes: tuple[int, ...], exclude_zeros=False):
+    """What a reduction over ``axes`` reads: (reader, info, None) for the array itself;
+    for a ragged image folder its pixel stream (pooled reductions), with, per image, the
+    stacked Moments of each image as the third item."""
+    if not is_ragged(info):
+        return reader, info, None
+    pixels = PixelStream(reader)
+    if reduction(info, axes, f"{reader.path}:{info.name}") == POOLED:
+        return pixels, pixels.info_, None
+    return pixels, pixels.info_, per_image_moments(reader, axes, exclude_zeros=exclude_zeros)

@@ -36,12 +36,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from normcli import __version__
 from normcli.axes import ALL, AxisSpec, format_axis, kept_shape, parse_axis, resolve_axes
 from normcli.errors import ParameterError
-from normcli.stats import BLOCK, Accumulator, GridFold, Moments, grid_state, group_rows
+from normcli.grid import BLOCK, GridFold, grid_state, group_rows
+from normcli.moments import Moments
 
-PARAMS_FORMAT = "normcli-params/1"
 _EPS = np.finfo(np.float64).eps
 
 
@@ -94,7 +93,7 @@ class Normalizer:
     grid_fit = False
 
     def __init__(self, axis: AxisSpec | None = None, *, nan_policy: str = "raise"):
-        self.axis: AxisSpec = self.default_axis if axis is None else axis
+        self.axis: AxisSpec = self.default_axis if axis is None else _axis_spec(axis)
         self.nan_policy = nan_policy
         self.axes_: tuple[int, ...] | None = None
         self.shape_: tuple[int, ...] | None = None
@@ -137,6 +136,17 @@ class Normalizer:
     def _check_axes(self, axes, where):
         pass
 
+    def _fitted(self, what: str):
+        """The fitted state, or AttributeError naming the attribute asked for (so that
+        ``hasattr(n, "mean_")`` tells whether ``n`` is fitted, as in scikit-learn)."""
+        state = self.state_
+        if state is None or not self.spans_samples:
+            raise AttributeError(
+                f"{type(self).__name__}.{what} exists once fitted over axes that include 0 "
+                "(call fit or partial_fit)"
+            )
+        return state
+
     def _kept(self, shape) -> tuple[int, ...]:
         return kept_shape(tuple(shape), self.axes_)[0 if self.spans_samples else 1 :]
 
@@ -160,14 +170,47 @@ class Normalizer:
         self.state_ = None
         return self
 
+    # -- scikit-learn's estimator interface ----------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments (scikit-learn's ``get_params``):
+        ``type(n)(**n.get_params())`` is an unfitted copy."""
+        params = {"axis": self.axis, "nan_policy": self.nan_policy}
+        for name in self.option_names:
+            params[name] = getattr(self, name)
+        return params
+
+    def set_params(self, **params) -> Normalizer:
+        """Change constructor arguments (the fitted state is dropped)."""
+        merged = {**self.get_params(), **params}
+        unknown = set(params) - set(self.get_params())
+        if unknown:
+            raise ParameterError(
+                f"{type(self).__name__} takes no parameter {', '.join(sorted(unknown))}"
+            )
+        self.__init__(**merged)
+        return self
+
+    def fit_transform(self, x: np.ndarray, dtype=None) -> np.ndarray:
+        """:meth:`fit` on ``x``, then :meth:`transform` of ``x``."""
+        return self.fit(x).transform(x, dtype=dtype)
+
+    @property
+    def n_samples_seen_(self) -> int:
+        """Rows (samples) given to :meth:`fit` / :meth:`partial_fit` since the last reset."""
+        self.state_  # noqa: B018 - completes a pending fold, which keeps the count
+        return self._fed
+
     def fit(self, x: np.ndarray) -> Normalizer:
         """Fit on a whole in-memory array (reset, then partial_fit)."""
+        x = np.asarray(x)
         self.reset()
-        self.bind(np.shape(x))
+        self.bind(x.shape)
         return self.partial_fit(x)
 
     def partial_fit(self, chunk: np.ndarray) -> Normalizer:
         """Fold the statistics of the next chunk of rows into the fitted state."""
+        chunk = np.asarray(chunk)
         if self.axes_ is None:
             self.bind(chunk.shape)
         if not self.spans_samples:
@@ -241,14 +284,14 @@ class Normalizer:
 
     # -- applying --------------------------------------------------------------------------
 
-    def transform(
-        self, chunk: np.ndarray, out: np.ndarray | None = None, dtype=np.float32
-    ) -> np.ndarray:
-        """Normalize a chunk of rows; returns ``out`` (allocated as ``dtype`` if None)."""
+    def transform(self, chunk: np.ndarray, out: np.ndarray | None = None, dtype=None) -> np.ndarray:
+        """Normalize a chunk of rows; returns ``out`` (allocated as ``dtype`` if None:
+        float64 for float64 data, float32 otherwise, as the command line's default)."""
+        chunk = np.asarray(chunk)
         if self.axes_ is None:
             self.bind(chunk.shape)
         if out is None:
-            out = np.empty(chunk.shape, dtype=dtype)
+            out = np.empty(chunk.shape, dtype=_default_dtype(chunk, dtype))
         if self.spans_samples:
             if self.state_ is None:
                 raise RuntimeError(f"{self.method} must be fitted before transform")
@@ -261,15 +304,16 @@ class Normalizer:
         return out
 
     def inverse_transform(
-        self, chunk: np.ndarray, out: np.ndarray | None = None, dtype=np.float32
+        self, chunk: np.ndarray, out: np.ndarray | None = None, dtype=None
     ) -> np.ndarray:
         """Undo :meth:`transform` with the fitted state."""
+        chunk = np.asarray(chunk)
         if not self.invertible:
             raise ParameterError(self.not_invertible_reason())
         if self.axes_ is None:
             self.bind(chunk.shape)
         if out is None:
-            out = np.empty(chunk.shape, dtype=dtype)
+            out = np.empty(chunk.shape, dtype=_default_dtype(chunk, dtype))
         center, divisor, offset = self._fitted_coefficients()
         for start, block in _row_blocks(chunk, with_start=True):
             x = _scratch(block)
@@ -369,7 +413,24 @@ class Normalizer:
         raise NotImplementedError
 
 
-# -- helpers ---------------------------------------------------------------------------
+def _axis_spec(axis) -> AxisSpec:
+    """``axis`` as numpy takes it (an int, a sequence of ints) or as the command line
+    writes it ("all", "0,1,2")."""
+    if isinstance(axis, str):
+        try:
+            return parse_axis(axis)
+        except ValueError as exc:
+            raise ParameterError(f"axis={axis!r}: {exc}") from None
+    if isinstance(axis, (int, np.integer)):
+        return (int(axis),)
+    return tuple(int(a) for a in axis)
+
+
+def _default_dtype(chunk: np.ndarray, dtype) -> np.dtype:
+    """The dtype of a new output: ``dtype``, else float64 for float64 data, else float32."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    return np.dtype(np.float64 if chunk.dtype == np.float64 else np.float32)
 
 
 def _row_blocks(chunk: np.ndarray, with_start: bool = False):
@@ -431,425 +492,3 @@ def _nan_reduce(kind: str, nan_policy: str):
     if kind == "min":
         return np.minimum.reduce if nan_policy == "propagate" else np.fmin.reduce
     return np.maximum.reduce if nan_policy == "propagate" else np.fmax.reduce
-
-
-# -- the methods ------------------------------------------------------------------------
-
-
-class MinMax(Normalizer):
-    """(x - min) / (max - min) * (hi - lo) + lo; a constant slice maps to lo."""
-
-    method = "minmax"
-    fits_from_moments = True
-    option_names = ("feature_range", "clip")
-
-    def __init__(self, axis=None, *, feature_range=(0.0, 1.0), clip=False, nan_policy="raise"):
-        super().__init__(axis, nan_policy=nan_policy)
-        lo, hi = (float(v) for v in feature_range)
-        if not lo < hi:
-            raise ParameterError(f"--range {lo:g} {hi:g}: LO must be smaller than HI")
-        self.feature_range = (lo, hi)
-        self.clip = bool(clip)
-
-    def _block_state(self, block):
-        with np.errstate(invalid="ignore"):
-            lo = _nan_reduce("min", self.nan_policy)(block, axis=self.axes_)
-            hi = _nan_reduce("max", self.nan_policy)(block, axis=self.axes_)
-        return (np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
-
-    def _merge(self, a, b):
-        if self.nan_policy == "propagate":
-            return (np.minimum(a[0], b[0]), np.maximum(a[1], b[1]))
-        return (np.fmin(a[0], b[0]), np.fmax(a[1], b[1]))
-
-    def _coefficients(self, state):
-        data_min, data_max = state
-        lo, hi = self.feature_range
-        with np.errstate(invalid="ignore", over="ignore"):
-            data_range = data_max - data_min
-            data_range = np.where(data_range < 10 * _EPS, 1.0, data_range)
-            divisor = data_range / (hi - lo) if (hi - lo) != 1.0 else data_range
-        return (data_min, divisor, lo if lo != 0.0 else None)
-
-    def fit_from_moments(self, m: Moments) -> bool:
-        if not self._global_and_finite(m) or not self.spans_samples:
-            return False
-        self.state_ = (np.asarray(m.min, dtype=np.float64), np.asarray(m.max, dtype=np.float64))
-        return True
-
-    def _post(self, x):
-        if self.clip:
-            np.clip(x, *self.feature_range, out=x)
-
-    def options(self):
-        return {"range": list(self.feature_range), "clip": self.clip}
-
-    def statistics(self):
-        return {"min": self.state_[0], "max": self.state_[1]}
-
-    def _load_statistics(self, stats):
-        kept = self._kept(self.shape_)
-        self.state_ = (_from_list(stats["min"], kept, "min"), _from_list(stats["max"], kept, "max"))
-
-
-class PerImage(MinMax):
-    """(x - min) / (max - min) per sample: the familiar (img - img.min()) / np.ptp(img)."""
-
-    method = "per-image"
-
-    def __init__(self, axis=None, **kwargs):
-        super().__init__(axis, **kwargs)
-
-    def bind(self, shape, where="the array"):
-        if self.axis == ALL:
-            if len(shape) < 2:
-                raise ParameterError(
-                    f"-m per-image needs samples with at least one axis; {where} has shape "
-                    f"{tuple(shape)} (use -m minmax for one range over all values)"
-                )
-            self.axis = tuple(range(1, len(shape)))  # the default: all but the sample axis
-        return super().bind(shape, where)
-
-    def _check_axes(self, axes, where):
-        if 0 in axes:
-            raise ParameterError(
-                "-m per-image normalizes each sample on its own, so --axis cannot include 0; "
-                f"use -m minmax --axis {format_axis(axes)} for statistics across samples"
-            )
-
-
-class ZScore(Normalizer):
-    """(x - mean) / std; a constant slice maps to 0 (std taken as 1)."""
-
-    method = "zscore"
-    fits_from_moments = True
-    grid_fit = True
-    option_names = ("ddof", "eps")
-
-    def __init__(self, axis=None, *, ddof=0, eps=None, nan_policy="raise"):
-        super().__init__(axis, nan_policy=nan_policy)
-        self.ddof = int(ddof)
-        if self.ddof < 0:
-            raise ParameterError("--ddof must be 0 or more")
-        self.eps = None if eps is None else float(eps)
-        if self.eps is not None and not self.eps >= 0:
-            raise ParameterError("--eps must be 0 or more")
-
-    def _block_state(self, block):
-        acc = Accumulator(block.shape, block.dtype, self.axes_)
-        acc.update(block)
-        return acc.result()
-
-    def _merge(self, a: Moments, b: Moments) -> Moments:
-        return a.merge(b)
-
-    def fit_from_moments(self, m: Moments) -> bool:
-        if not self._global_and_finite(m):
-            return False
-        self.state_ = m
-        return True
-
-    def _mean_std(self, m: Moments):
-        n = m.n.astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, m.mean, np.nan)
-            var0 = m.m2 / n
-            var = m.m2 / np.maximum(n - self.ddof, 0)
-            var = np.where(n - self.ddof > 0, var, 0.0)
-        if self.nan_policy == "propagate":
-            mean = np.where(m.nan > 0, np.nan, mean)
-            var = np.where(m.nan > 0, np.nan, var)
-        return mean, var, var0, n
-
-    def _coefficients(self, state: Moments):
-        mean, var, var0, n = self._mean_std(state)
-        if self.eps is not None:
-            std = np.sqrt(var + self.eps)
-        else:
-            std = np.sqrt(var)
-        # scikit-learn's test for features indistinguishable from constants
-        with np.errstate(invalid="ignore", over="ignore"):
-            constant = var0 <= n * _EPS * var0 + (n * mean * _EPS) ** 2
-        if self.eps is None:
-            std = np.where(constant, 1.0, std)
-        std = np.where(std == 0, 1.0, std)
-        return (mean, std, None)
-
-    def options(self):
-        return {"ddof": self.ddof, "eps": self.eps}
-
-    def statistics(self):
-        mean, var, _, n = self._mean_std(self.state_)
-        return {"mean": mean, "std": np.sqrt(var), "n": n.astype(np.int64)}
-
-    def _load_statistics(self, stats):
-        kept = self._kept(self.shape_)
-        mean = _from_list(stats["mean"], kept, "mean")
-        std = _from_list(stats["std"], kept, "std")
-        n = _from_list(stats.get("n", np.full(kept, 2.0)), kept, "n")
-        # Rebuild Moments that give back exactly this mean and std.
-        denom = np.maximum(n - self.ddof, 0)
-        m = Moments.empty(kept)
-        m.n = n.astype(np.int64)
-        m.shift = mean.copy()
-        m.dmean = np.zeros(kept)
-        m.m2 = std * std * denom
-        self.state_ = m
-
-
-class Lp(Normalizer):
-    """x / ||x||_p over the reduce axes; a zero norm leaves the slice unchanged."""
-
-    method = "lp"
-    default_axis = (-1,)
-    grid_fit = True
-    option_names = ("order",)
-
-    def __init__(self, axis=None, *, order=2.0, nan_policy="raise"):
-        super().__init__(axis, nan_policy=nan_policy)
-        self.order = parse_order(order)
-
-    # state: (scale m = max|x|, s = sum((|x|/m)**p)) so that norm = m * s**(1/p) never
-    # overflows (values near 1e200 are fine); order inf keeps m, order 0 keeps a count.
-    def _block_state(self, block):
-        if self.order in (1, 2) and _powers_fit(block.dtype):
-            state = self._unscaled_state(block)
-            if state is not None:
-                return state
-        x = np.abs(np.asarray(block, dtype=np.float64))
-        nan_mask = None
-        if x.dtype.kind == "f" and self.nan_policy != "propagate":
-            nan_mask = np.isnan(x)
-            if nan_mask.any():
-                x[nan_mask] = 0.0
-        p = self.order
-        if p == 0:
-            return (np.count_nonzero(x, axis=self.axes_).astype(np.float64), None)
-        with np.errstate(invalid="ignore"):
-            m = x.max(axis=self.axes_)
-        if math.isinf(p):
-            return (m, None)
-        safe = np.where(m > 0, m, 1.0)
-        x /= np.expand_dims(safe, self.axes_)
-        if p == 2:
-            np.multiply(x, x, out=x)
-        elif p != 1:
-            np.power(x, p, out=x)
-        s = x.sum(axis=self.axes_)
-        return (m, s)
-
-    def _unscaled_state(self, block):
-        """Orders 1 and 2 of values of at most 32 bits (or integers): sum(|x|**p) in
-        float64 directly, as (1, s), one pass and no scaling (neither the squares nor
-        their sum can overflow or underflow). None when a slice holds NaN or infinity:
-        the scaled state treats those."""
-        x = np.asarray(block, dtype=np.float64)
-        if self.order == 2:
-            letters = "abcdefghijklmnopqrstuvwxyz"[: x.ndim]
-            kept = "".join(c for i, c in enumerate(letters) if i not in self.axes_)
-            s = np.einsum(f"{letters},{letters}->{kept}", x, x)
-        else:
-            s = np.abs(x).sum(axis=self.axes_)
-        if not np.isfinite(s).all():
-            return None
-        return (np.ones_like(s), s)
-
-    def _max(self, a, b):
-        return np.maximum(a, b) if self.nan_policy == "propagate" else np.fmax(a, b)
-
-    def _merge(self, a, b):
-        p = self.order
-        if p == 0:
-            return (a[0] + b[0], None)
-        m = self._max(a[0], b[0])
-        if math.isinf(p):
-            return (m, None)
-        safe = np.where(m > 0, m, 1.0)
-        with np.errstate(invalid="ignore"):
-            s = a[1] * (a[0] / safe) ** p + b[1] * (b[0] / safe) ** p
-        return (m, s)
-
-    def norm(self, state) -> np.ndarray:
-        m, s = state
-        p = self.order
-        if p == 0 or math.isinf(p):
-            return np.asarray(m, dtype=np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            return m * s ** (1.0 / p)
-
-    def slice_norms(self, chunk: np.ndarray) -> np.ndarray:
-        """The norm of every slice of a chunk of rows, for axes without 0 (per sample):
-        shaped as the axes kept, the chunk's rows first."""
-        if self.axes_ is None:
-            self.bind(chunk.shape)
-        if self.spans_samples:
-            raise ValueError("slice_norms is per sample; fit across samples with partial_fit")
-        parts = [self.norm(self._block_state(self._state_input(b))) for b in _row_blocks(chunk)]
-        return np.concatenate(parts, axis=0)
-
-    def _coefficients(self, state):
-        norm = self.norm(state)
-        return (None, np.where(norm == 0, 1.0, norm), None)
-
-    def options(self):
-        return {"order": "inf" if math.isinf(self.order) else self.order}
-
-    def statistics(self):
-        return {"norm": self.norm(self.state_)}
-
-    def _load_statistics(self, stats):
-        kept = self._kept(self.shape_)
-        norm = _from_list(stats["norm"], kept, "norm")
-        self.state_ = (norm, np.ones(kept)) if self.order not in (0, math.inf) else (norm, None)
-
-
-class Scale(Normalizer):
-    """x * factor (``--factor 1/255`` divides by 255 exactly)."""
-
-    method = "scale"
-    default_axis = ALL
-    option_names = ("factor",)
-
-    def __init__(self, axis=None, *, factor="1/255", nan_policy="raise"):
-        super().__init__(ALL, nan_policy=nan_policy)
-        self.factor_text = str(factor)
-        self.factor, self.divisor = parse_factor(factor)
-        self.state_ = ()
-
-    @property
-    def spans_samples(self):
-        return True
-
-    @property
-    def needs_fit(self):
-        return False
-
-    @property
-    def invertible(self):
-        return True
-
-    def partial_fit(self, chunk):
-        if self.axes_ is None:
-            self.bind(chunk.shape)
-        return self
-
-    def chunk_state(self, chunk, start):
-        return None
-
-    def absorb(self, state):
-        return self
-
-    def reset(self):
-        return self
-
-    def _coefficients(self, state):
-        return (None, np.asarray(self.divisor), None)
-
-    def _expanded(self, coeffs):
-        return coeffs
-
-    def options(self):
-        return {"factor": self.factor_text, "value": self.factor}
-
-    def _load_statistics(self, stats):
-        self.state_ = ()
-
-
-METHODS: dict[str, type[Normalizer]] = {
-    "minmax": MinMax,
-    "zscore": ZScore,
-    "lp": Lp,
-    "per-image": PerImage,
-    "scale": Scale,
-}
-
-#: Which command-line options each method takes (others are an error).
-METHOD_OPTIONS = {
-    "minmax": {"feature_range", "clip"},
-    "per-image": {"feature_range", "clip"},
-    "zscore": {"ddof", "eps"},
-    "lp": {"order"},
-    "scale": {"factor"},
-}
-
-
-def make_normalizer(
-    method: str, axis: AxisSpec | None = None, *, nan_policy: str = "raise", **options
-) -> Normalizer:
-    """Build a normalizer from a method name and only the options it accepts."""
-    if method not in METHODS:
-        raise ParameterError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    given = {k: v for k, v in options.items() if v is not None}
-    extra = set(given) - METHOD_OPTIONS[method]
-    if extra:
-        names = ", ".join(sorted("--" + _OPTION_FLAGS.get(e, e) for e in extra))
-        raise ParameterError(f"{names} does not apply to -m {method}")
-    if method == "scale" and axis is not None:
-        raise ParameterError("--axis does not apply to -m scale (it multiplies every value)")
-    return METHODS[method](axis, nan_policy=nan_policy, **given)
-
-
-_OPTION_FLAGS = {
-    "feature_range": "range",
-    "clip": "clip",
-    "ddof": "ddof",
-    "eps": "eps",
-    "order": "order",
-    "factor": "factor",
-}
-
-
-# -- params files ------------------------------------------------------------------------
-
-
-def params_document(norm: Normalizer, *, source: str, key: str, shape, dtype) -> dict:
-    """The params file: what a person needs to read and what normcli needs to apply."""
-    doc = {"format": PARAMS_FORMAT, "normcli": __version__}
-    doc.update(norm.params())
-    doc["ndim"] = len(shape)
-    doc["fitted_on"] = {"file": source, "key": key, "shape": list(shape), "dtype": str(dtype)}
-    return doc
-
-
-def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> Normalizer:
-    """Rebuild a fitted normalizer from a params document (see :func:`params_document`)."""
-    if not isinstance(doc, dict) or doc.get("format") != PARAMS_FORMAT:
-        raise ParameterError(f"{where} is not a normcli params file (no format {PARAMS_FORMAT})")
-    method = doc.get("method")
-    if method not in METHODS:
-        raise ParameterError(f"{where}: unknown method {method!r}")
-    opts = doc.get("options") or {}
-    axis = doc.get("axis")
-    axis_spec = parse_axis(axis) if isinstance(axis, str) else tuple(axis or ())
-    kwargs = {}
-    if method in ("minmax", "per-image"):
-        kwargs = {
-            "feature_range": tuple(opts.get("range", (0, 1))),
-            "clip": opts.get("clip", False),
-        }
-    elif method == "zscore":
-        kwargs = {"ddof": opts.get("ddof", 0), "eps": opts.get("eps")}
-    elif method == "lp":
-        kwargs = {"order": opts.get("order", 2)}
-    elif method == "scale":
-        kwargs = {"factor": opts.get("factor", "1")}
-    try:
-        norm = METHODS[method](
-            None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
-        )
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{where}: its options are invalid ({exc})") from None
-    fitted = doc.get("fitted_on") or {}
-    shape = tuple(fitted.get("shape") or ())
-    if method != "scale":
-        norm.bind(shape, where)
-        if "statistics" not in doc:
-            raise ParameterError(
-                f"{where} holds no fitted statistics ({method} over axes "
-                f"{format_axis(norm.axes_)} uses each sample's own)"
-            )
-        try:
-            norm._load_statistics(doc["statistics"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ParameterError(f"{where}: its statistics are incomplete ({exc})") from None
-    return norm
