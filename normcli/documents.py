@@ -6,6 +6,7 @@ The command line prints them with ``--json``; the Python API returns them.
 from __future__ import annotations
 
 from normcli.moments import to_python
+from normcli.ragged import is_ragged, shape_json, stored_bytes
 
 
 def array_document(item) -> dict:
@@ -42,11 +43,18 @@ def ls_document(input_path, fmt: str, infos) -> dict:
     return {
         "input": str(input_path),
         "format": fmt,
-        "arrays": [
-            {"name": a.name, "shape": list(a.shape), "dtype": str(a.dtype), "bytes": a.nbytes}
-            for a in infos
-        ],
+        "arrays": [_ls_item(a) for a in infos],
     }
+
+
+def _ls_item(a) -> dict:
+    """One array of ``ls --json``; a folder of mixed sizes has null for the varying
+    dimensions, the bytes of its decoded pixels, and its heights' and widths' ranges."""
+    out = {"name": a.name, "shape": shape_json(a), "dtype": str(a.dtype), "bytes": stored_bytes(a)}
+    if is_ragged(a):
+        out["heights"] = list(a.extra["heights"])
+        out["widths"] = list(a.extra["widths"])
+    return out
 
 
 def _inspected(a, inspect) -> dict:

@@ -213,6 +213,11 @@ def test_every_console_example_prints_what_the_readme_shows(scratch):
         (["[0.5, -1.25]"], ["[0.50000000001, -1.2500000001]"], True),
         (["float32 run1 v1.2.3"], ["float64 run1 v1.2.3"], False),
         (["float32 run1 v1.2.3"], ["float32 run2 v1.2.3"], False),
+        (['  "skewness": 0.13487079103009844,'], ['  "skewness": 0.13487079103009855,'], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.5000000000001,2.75"], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.6,2.75"], False),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132758, 0.32],"], True),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132759, 0.33],"], False),
     ],
 )
 def test_the_comparison_itself(expected, actual, same):

@@ -173,7 +173,7 @@ def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]
 def describe_title(item, input_path: str) -> Text:
     title = Text()
     title.append(printable(item.name), style="bold cyan")
-    title.append(f"  {tuple(item.shape)} {item.dtype}", style="")
+    title.append(f"  {_dims(item.shape)} {item.dtype}", style="")
     if item.axes is not None:
         title.append(f"  axis={','.join(map(str, item.axes))}", style="magenta")
     return title
@@ -215,7 +215,13 @@ def render_describe(
 
 
 def _shape_text(shape) -> str:
-    return "x".join(str(n) for n in shape) if shape else "scalar"
+    return "x".join("*" if n is None else str(n) for n in shape) if shape else "scalar"
+
+
+def _dims(shape) -> str:
+    """``(6, 28, 28)``; a size that varies (a ragged image folder) is ``*``."""
+    inner = ", ".join("*" if n is None else str(n) for n in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _csv_number(value, count: bool) -> object:
@@ -308,11 +314,13 @@ def histogram_caption(columns) -> Text:
 
 
 def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
+    from normcli.ragged import shape_json, shape_text, sizes_note, stored_bytes
+
     if renderer.as_json:
         renderer.json(ls_document(input_path, fmt, infos))
         return
     if renderer.as_csv:
-        rows = [[a.name, _shape_text(a.shape), str(a.dtype), a.nbytes] for a in infos]
+        rows = [[a.name, _shape_text(shape_json(a)), str(a.dtype), stored_bytes(a)] for a in infos]
         renderer.csv(["name", "shape", "dtype", "bytes"], rows)
         return
     table = Table(show_edge=False, pad_edge=False)
@@ -327,12 +335,15 @@ def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
     for a in infos:
         table.add_row(
             literal(a.name),
-            str(tuple(a.shape)),
+            shape_text(a),
             str(a.dtype),
-            f"{a.nbytes:,}",
-            format_bytes(a.nbytes),
+            f"{stored_bytes(a):,}",
+            format_bytes(stored_bytes(a)),
         )
     renderer.print(table)
+    for a in infos:
+        if sizes_note(a):
+            renderer.print(literal(sizes_note(a)))
 
 
 def _params_summary(params: dict) -> str:
@@ -350,7 +361,7 @@ def render_normalize(renderer: Renderer, report, inspect=None) -> None:
     for a in report.arrays:
         title = Text()
         title.append(printable(a.name), style="bold cyan")
-        title.append(f"  {tuple(a.shape)} {a.dtype_in} -> {a.dtype_out}  ")
+        title.append(f"  {_dims(a.shape)} {a.dtype_in} -> {a.dtype_out}  ")
         title.append(f"{a.method}", style="bold")
         axis = "all" if a.axis is None or a.axis == list(range(len(a.shape))) else a.axis
         title.append(f" axis={axis if isinstance(axis, str) else ','.join(map(str, axis))}")
@@ -381,7 +392,7 @@ def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, sav
     fitted = doc.get("fitted_on", {})
     title = Text()
     title.append(printable(fitted.get("key", "")), style="bold cyan")
-    title.append(f"  {tuple(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
+    title.append(f"  {_dims(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
     title.append(doc["method"], style="bold")
     axes = doc.get("axes")
     title.append(f" axis={'all' if doc.get('axis') == 'all' else ','.join(map(str, axes or []))}")
