@@ -6,6 +6,7 @@ The command line prints them with ``--json``; the Python API returns them.
 from __future__ import annotations
 
 from normcli.moments import to_python
+from normcli.ragged import is_ragged, shape_json, stored_bytes
 
 
 def array_document(item) -> dict:
@@ -41,25 +42,30 @@ def describe_document(
 
 
 def ls_document(input_path, fmt: str, infos, skipped: dict | None = None) -> dict:
-    """``ls --json``: the arrays (and lists of text) of INPUT; netCDF dimensions and
-    coordinates, CF decoding, and the arrays normcli cannot read (``skipped``), when
-    there are."""
-    arrays = []
-    for a in infos:
-        doc = {"name": a.name, "shape": list(a.shape), "dtype": str(a.dtype), "bytes": a.nbytes}
-        if "dims" in a.extra:
-            doc["dims"] = list(a.extra["dims"])
-        if a.extra.get("coordinate"):
-            doc["coordinate"] = True
-        if a.extra.get("cf"):
-            doc["decoded"] = a.extra["cf"]
-        if "stored_rows" in a.extra:
-            doc["stored_rows"] = a.extra["stored_rows"]
-        arrays.append(doc)
-    doc = {"input": str(input_path), "format": fmt, "arrays": arrays}
+    """``ls --json``: the arrays (and lists of text) of INPUT; the arrays normcli cannot
+    read (``skipped``: name -> reason), when there are."""
+    doc = {"input": str(input_path), "format": fmt, "arrays": [_ls_item(a) for a in infos]}
     if skipped:
         doc["skipped"] = [{"name": n, "reason": r} for n, r in skipped.items()]
     return doc
+
+
+def _ls_item(a) -> dict:
+    """One array of ``ls --json``; a folder of mixed sizes has null for the varying
+    dimensions, the bytes of its decoded pixels, and its heights' and widths' ranges."""
+    out = {"name": a.name, "shape": shape_json(a), "dtype": str(a.dtype), "bytes": stored_bytes(a)}
+    if is_ragged(a):
+        out["heights"] = list(a.extra["heights"])
+        out["widths"] = list(a.extra["widths"])
+    if "dims" in a.extra:  # netCDF (and xarray's Zarr): dimension names, coordinates
+        out["dims"] = list(a.extra["dims"])
+    if a.extra.get("coordinate"):
+        out["coordinate"] = True
+    if a.extra.get("cf"):  # CF-decoded: "int16 decoded (scale_factor, ...)"
+        out["decoded"] = a.extra["cf"]
+    if "stored_rows" in a.extra:
+        out["stored_rows"] = a.extra["stored_rows"]
+    return out
 
 
 def _inspected(a, inspect) -> dict:

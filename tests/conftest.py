@@ -7,6 +7,7 @@ typed in by hand.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import struct
 import subprocess
@@ -40,6 +41,13 @@ settings.load_profile(os.environ.get("NORMCLI_HYPOTHESIS", "default"))
 #: Chunk sizes in rows that every streamed computation must agree on (n and n+42
 #: are added per array).
 CHUNK_ROWS = (1, 2, 50)
+
+#: Zarr stores need the zarr package, and zarr 3 needs Python 3.11: without it the tests
+#: of Zarr input and output are skipped (only those).
+HAVE_ZARR = importlib.util.find_spec("zarr") is not None
+needs_zarr = pytest.mark.skipif(
+    not HAVE_ZARR, reason="zarr is not installed (zarr 3 needs Python 3.11+)"
+)
 
 
 def chunkings(n: int) -> list[int]:

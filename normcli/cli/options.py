@@ -228,8 +228,93 @@ def raw_values() -> bool:
     return bool(click.get_current_context().meta.get("normcli.raw", False))
 
 
+def _remember_image(key):
+    def callback(ctx, param, value):
+        if key in ("resize", "crop") and value is not None:
+            from normcli.errors import ParameterError
+            from normcli.io.image_transforms import parse_size
+
+            try:
+                value = parse_size(value, f"--{param.name.replace('_', '-')}")
+            except ParameterError as exc:
+                raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+            if key == "crop" and value[1] is None:
+                value = (value[0], value[0])
+        ctx.meta[f"normcli.image.{key}"] = value
+
+    return callback
+
+
+transform_options = compose(
+    click.option(
+        "--resize",
+        metavar="N|WxH",
+        expose_value=False,
+        callback=_remember_image("resize"),
+        help="Image folders: resize every image as it is read, as torchvision's Resize: N "
+        "sets the shorter side to N (aspect ratio kept), WxH gives width x height.",
+    ),
+    click.option(
+        "--center-crop",
+        metavar="N|WxH",
+        expose_value=False,
+        callback=_remember_image("crop"),
+        help="Image folders: then crop the centre, as torchvision's CenterCrop (N: NxN).",
+    ),
+    click.option(
+        "--interpolation",
+        type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos"]),
+        expose_value=False,
+        callback=_remember_image("interpolation"),
+        help="Filter of --resize (Pillow's, antialiased). Default: bilinear.",
+    ),
+    click.option(
+        "--exif-transpose",
+        is_flag=True,
+        default=None,
+        expose_value=False,
+        callback=_remember_image("exif_transpose"),
+        help="Image folders: turn photos upright as their EXIF orientation tag says "
+        "(default: read as stored, as torchvision and Keras do).",
+    ),
+    click.option(
+        "--class-order",
+        type=click.Choice(["sorted", "natural"]),
+        expose_value=False,
+        callback=_remember_image("class_order"),
+        help="Image folders: order of classes and files: sorted names (default, as "
+        "torchvision's ImageFolder and Keras) or natural (img2 before img10).",
+    ),
+)
+
+
+def image_transform():
+    """The ImageTransform of --resize/--center-crop/--interpolation (None without them),
+    its sizes checked against each other (a usage error, exit 2)."""
+    meta = click.get_current_context().meta
+    resize = meta.get("normcli.image.resize")
+    crop = meta.get("normcli.image.crop")
+    interpolation = meta.get("normcli.image.interpolation")
+    if resize is None and crop is None and interpolation is None:
+        return None
+    from normcli.errors import ParameterError
+    from normcli.io.image_transforms import ImageTransform
+
+    if interpolation is not None and resize is None:
+        raise click.UsageError("--interpolation chooses the filter of --resize; add --resize")
+    try:
+        return ImageTransform(resize, crop, interpolation or "bilinear")
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def image_meta(key: str):
+    """--exif-transpose or --class-order as given (None when not)."""
+    return click.get_current_context().meta.get(f"normcli.image.{key}")
+
+
 output_options = compose(json_option, quiet_option)
-image_read_options = compose(mode_option, max_pixels_option)
+image_read_options = compose(mode_option, max_pixels_option, transform_options)
 
 
 def read_options(keys_help: str):
@@ -245,11 +330,15 @@ def read_options(keys_help: str):
 
 
 def read_options_from(image_mode, max_pixels) -> ReadOptions:
-    """The readers' options of the running command."""
+    """The readers' options of the running command (with --resize, --center-crop,
+    --interpolation, --exif-transpose and --class-order, remembered by their callbacks)."""
     return ReadOptions(
         mode=image_mode,
         max_pixels=max_pixels,
         allow_external=allow_external(),
+        transform=image_transform(),
+        exif_transpose=bool(image_meta("exif_transpose")),
+        class_order=image_meta("class_order"),
         raw=raw_values(),
     )
 

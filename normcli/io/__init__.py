@@ -49,14 +49,32 @@ ONE_ARRAY_FORMATS = {
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """Options of the readers that take any (image folders: --mode, --max-pixels;
-    HDF5: --allow-external; HDF5, netCDF, Zarr: --raw, the stored values without CF
-    decoding)."""
+    """Options of the readers that take any (image folders: --mode, --max-pixels,
+    --resize/--center-crop/--interpolation as an ImageTransform, --exif-transpose,
+    --class-order; HDF5: --allow-external; HDF5, netCDF, Zarr: --raw, the stored values
+    without CF decoding)."""
 
     mode: str | None = None
     max_pixels: int | None = None
     allow_external: bool = False
+    transform: object | None = None  # normcli.io.image_transforms.ImageTransform
+    exif_transpose: bool = False
+    class_order: str | None = None  # sorted (None) or natural
     raw: bool = False
+
+    def image_flags(self) -> list[str]:
+        """The image-folder options given, as their flags."""
+        t = self.transform
+        flags = {
+            "--mode": self.mode is not None,
+            "--max-pixels": self.max_pixels is not None,
+            "--resize": t is not None and t.resize is not None,
+            "--center-crop": t is not None and t.crop is not None,
+            "--interpolation": t is not None and t.interpolation != "bilinear",
+            "--exif-transpose": self.exif_transpose,
+            "--class-order": self.class_order is not None,
+        }
+        return [flag for flag, given in flags.items() if given]
 
 
 @dataclass(frozen=True)
@@ -167,8 +185,8 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
             "and folders: save the data to a file first"
         )
     fmt = input_format(path)
-    if fmt != "images" and (options.mode is not None or options.max_pixels is not None):
-        flag = "--mode" if options.mode is not None else "--max-pixels"
+    if fmt != "images" and options.image_flags():
+        flag = options.image_flags()[0]
         raise ParameterError(f"{flag} applies to folders of images; {path} is not one")
     if fmt not in ("hdf5", "netcdf") and options.allow_external:
         raise ParameterError(f"--allow-external applies to HDF5 files; {path} is not one")
@@ -194,7 +212,14 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
 def _open_reader(path: Path, fmt: str, options: ReadOptions) -> Reader:
     cls = FORMATS[fmt].load("reader")
     if fmt == "images":
-        return cls(path, mode=options.mode, max_pixels=options.max_pixels)
+        return cls(
+            path,
+            mode=options.mode,
+            max_pixels=options.max_pixels,
+            transform=options.transform,
+            exif_transpose=options.exif_transpose,
+            order=options.class_order or "sorted",
+        )
     if fmt in ("hdf5", "netcdf"):
         return cls(path, allow_external=options.allow_external)
     return cls(path)

@@ -480,7 +480,9 @@ class _GuardedFile(io.RawIOBase):
         return size
 
     def flush(self):
-        if self.error is None:
+        # also called when this object is closed or collected, perhaps after the file
+        # itself was closed (an interrupted write): Python 3.13 reports that ValueError
+        if self.error is None and not self.raw.closed:
             try:
                 self.raw.flush()
             except OSError as exc:
@@ -581,7 +583,7 @@ class Hdf5Writer(Writer):
         replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
-        for closer in (self._file, self._raw):
+        for closer in (self._file, getattr(self, "_guard", None), self._raw):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer.close()

@@ -275,7 +275,18 @@ class Normalizer:
 
     def _global_and_finite(self, m: Moments) -> bool:
         all_axes = self.axes_ == tuple(range(len(self.shape_ or ())))
-        return all_axes and int(m.nan) == 0 and int(m.inf) == 0
+        if getattr(self, "_kept_moments", False):  # fit_from_kept_moments
+            all_axes = True
+        return all_axes and int(np.sum(m.nan)) == 0 and int(np.sum(m.inf)) == 0
+
+    def fit_from_kept_moments(self, m: Moments) -> bool:
+        """:meth:`fit_from_moments` with Moments over this normalizer's own axes (one
+        per kept slice, e.g. per channel: normcli.channels counts them exactly)."""
+        self._kept_moments = True
+        try:
+            return self.fit_from_moments(m)
+        finally:
+            self._kept_moments = False
 
     # -- applying --------------------------------------------------------------------------
 

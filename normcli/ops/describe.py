@@ -17,6 +17,7 @@ from normcli.ops import carry
 from normcli.ops.inspect import describe_histograms, first_samples, is_image
 from normcli.ops.options import Inspect
 from normcli.ops.select import check_not_empty, open_input, select_arrays
+from normcli.ragged import counted, is_ragged, shape_json, source_for
 from normcli.reporting import Reporter
 from normcli.stats import Accumulator
 
@@ -99,11 +100,20 @@ def describe_arrays(
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            acc = accumulate(
-                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
-                progress=progress, runner=runner,
-            )  # fmt: skip
-            stats = describe(acc.result(), nan_policy=nan_policy)
+            # a folder of mixed sizes: its pixel stream, or each image (normcli.ragged)
+            source, source_info, per_image = source_for(reader, info, axes, exclude_zeros)
+            acc = None
+            if per_image is None and is_ragged(info):  # counted as the images decode
+                acc = (counted(reader, [axes], exclude_zeros=exclude_zeros) or [None])[0]
+            if acc is None and (per_image is None or (inspect is not None and inspect.views())):
+                every = tuple(range(len(info.shape)))
+                acc = accumulate(
+                    source, source_info, axes if per_image is None else every,
+                    chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros, progress=progress,
+                    runner=runner,
+                )  # fmt: skip
+            moments = acc.result() if per_image is None else per_image
+            stats = describe(moments, nan_policy=nan_policy)
             wide = carry.wide_integer_warning(f"{reader.path}:{info.name}", info.dtype, stats)
             if wide:
                 progress.warn(wide)
@@ -117,7 +127,7 @@ def describe_arrays(
                 )
             item = ArrayStats(
                 info.name,
-                tuple(info.shape),
+                tuple(shape_json(info)),
                 info.dtype,
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
@@ -125,9 +135,9 @@ def describe_arrays(
             )
             if inspect is not None and inspect.views():
                 item.histograms = describe_histograms(
-                    reader, info, acc, stats, inspect, chunk_bytes, progress
+                    source, source_info, acc, stats, inspect, chunk_bytes, progress
                 )
-            if inspect is not None and inspect.plot and is_image(info.shape):
+            if inspect is not None and inspect.plot and is_image(info.shape) and source is reader:
                 item.samples = first_samples(reader, info, inspect.samples)
             results.append(item)
     return results

@@ -21,6 +21,7 @@ from normcli.ops.options import NormalizeOptions
 from normcli.ops.reports import ArrayReport, NormalizeReport
 from normcli.ops.select import check_not_empty, open_input, select_arrays
 from normcli.params import normalizer_from_params, params_json
+from normcli.ragged import apply_ragged, is_ragged, shape_json
 from normcli.reporting import Reporter, warn
 
 
@@ -39,6 +40,14 @@ def _apply_array(
     ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
     Returns the before- and after-statistics and the dtype stored.
     """
+    if is_ragged(info):  # a folder of mixed sizes: image by image (normcli.ragged)
+        if watch is not None:
+            raise ParameterError(
+                f"{reader.path}: --hist, --plot and --check-ranks need images of one size; "
+                "add --resize WxH (or --resize N --center-crop N)"
+            )
+        return apply_ragged(reader, info, norm, writer, invert=invert, before_done=before_done,
+                            out_dtype=out_dtype, progress=progress)  # fmt: skip
     before = before_accumulator(info) if before_done is None else None
     step = ApplyStep(
         norm, invert=invert, out_dtype=out_dtype, before=before, shape=stream_shape(info)
@@ -188,6 +197,11 @@ class Normalization:
         self.selected = select_arrays(reader, options.keys, default_all=False)
         for info in self.selected:
             check_not_empty(reader, info)
+            if is_ragged(info) and self.fmt != "images":
+                raise reader.ragged_error(
+                    f"be written to {self.output_path} (a .{self.fmt} holds arrays of one shape)",
+                    ", or write an image folder (OUTPUT ending in /), which keeps every size",
+                )
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
         if not self.one_file:  # the arrays copied through stream in whole samples too
@@ -288,7 +302,7 @@ class Normalization:
         self.reports.append(
             ArrayReport(
                 name=info.name,
-                shape=tuple(info.shape),
+                shape=tuple(shape_json(info)),
                 dtype_in=info.dtype,
                 dtype_out=stored_dtype,
                 method=norm.method,

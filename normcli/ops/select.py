@@ -25,8 +25,9 @@ def select_arrays(
 ) -> list[ArrayInfo]:
     """The arrays named by ``-k`` (in that order), or the default selection.
 
-    Without keys, ``default_all`` selects every array (``describe``, ``ls``); otherwise a
-    file holding one array uses it and a file holding several is an error listing them.
+    Without keys, an image folder means its ``images`` (its labels and names are carried
+    through); otherwise ``default_all`` selects every array (``describe``), or a file
+    holding one array uses it and a file holding several is an error listing them.
     """
     arrays = reader.arrays()
     if keys:
@@ -59,6 +60,8 @@ def select_arrays(
     if not arrays:
         carry.only_skipped(reader)
         raise InputError(f"{reader.path} holds no arrays")
+    if reader.format == "images" and arrays[0].name == "images":
+        return arrays[:1]  # an image folder: its images (labels and names carried through)
     if default_all or len(arrays) == 1:
         return arrays
     raise ParameterError(
