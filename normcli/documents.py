@@ -11,13 +11,16 @@ from normcli.ragged import is_ragged, shape_json, stored_bytes
 
 def array_document(item) -> dict:
     """The JSON object of one described array (DESIGN.md's contract)."""
-    return {
+    doc = {
         "name": item.name,
         "shape": list(item.shape),
         "dtype": str(item.dtype),
         "axis": None if item.axes is None else list(item.axes),
         "stats": to_python(item.stats),
     }
+    if item.extra.get("cf"):
+        doc["decoded"] = item.extra["cf"]  # CF-decoded: "int16 decoded (scale_factor, ...)"
+    return doc
 
 
 def describe_document(
@@ -38,13 +41,14 @@ def describe_document(
     return doc
 
 
-def ls_document(input_path, fmt: str, infos) -> dict:
-    """``ls --json``: the arrays (and lists of text) of INPUT."""
-    return {
-        "input": str(input_path),
-        "format": fmt,
-        "arrays": [_ls_item(a) for a in infos],
-    }
+def ls_document(input_path, fmt: str, infos, skipped: dict | None = None) -> dict:
+    """``ls --json``: the arrays (and lists of text) of INPUT; netCDF dimensions and
+    coordinates, CF decoding, and the arrays normcli cannot read (``skipped``), when
+    there are."""
+    doc = {"input": str(input_path), "format": fmt, "arrays": [_ls_item(a) for a in infos]}
+    if skipped:
+        doc["skipped"] = [{"name": n, "reason": r} for n, r in skipped.items()]
+    return doc
 
 
 def _ls_item(a) -> dict:
@@ -54,6 +58,14 @@ def _ls_item(a) -> dict:
     if is_ragged(a):
         out["heights"] = list(a.extra["heights"])
         out["widths"] = list(a.extra["widths"])
+    if "dims" in a.extra:
+        out["dims"] = list(a.extra["dims"])
+    if a.extra.get("coordinate"):
+        out["coordinate"] = True
+    if a.extra.get("cf"):
+        out["decoded"] = a.extra["cf"]
+    if "stored_rows" in a.extra:
+        out["stored_rows"] = a.extra["stored_rows"]
     return out
 
 

@@ -6,6 +6,7 @@ typed in by hand.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import struct
@@ -23,6 +24,12 @@ from click.testing import CliRunner
 from hypothesis import settings
 
 from normcli.cli import cli
+
+# hdf5plugin before any library with its own copy of HDF5 (netCDF4, PyTables): loaded
+# after netCDF4, its Blosc filter fails ("error during user callback") in this process.
+# normcli itself never imports those; the tests use them to write fixtures.
+with contextlib.suppress(ImportError):
+    import hdf5plugin  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

@@ -48,8 +48,9 @@ INVERT_KEYS = (
 )
 @click.option(
     "--compression",
-    type=click.Choice(["gzip", "lzf", "zstd", "none"]),
-    help="Compression of OUTPUT: gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only).",
+    type=click.Choice(["gzip", "lzf", "zstd", "blosc", "none"]),
+    help="Compression of OUTPUT: gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr "
+    "and .h5 with hdf5plugin; blosc: .h5 with hdf5plugin).",
 )
 @nan_option("propagate")
 @image_output_options

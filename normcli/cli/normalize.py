@@ -34,8 +34,12 @@ from normcli.ops.plan import (
 )
 from normcli.params import load_params
 
-COMPRESSION = click.Choice(["gzip", "lzf", "zstd", "none"])
-COMPRESSION_HELP = "gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only)."
+COMPRESSION = click.Choice(["gzip", "lzf", "zstd", "blosc", "none"])
+COMPRESSION_HELP = (
+    "gzip for .npz, .h5, .nc and .zarr (lzf: .h5 only; zstd: .zarr, and .h5 with "
+    "hdf5plugin; blosc: .h5 with hdf5plugin). Default for .h5 and .zarr from the same "
+    "kind of INPUT: as the input was."
+)
 
 
 @click.command("normalize")

@@ -294,14 +294,38 @@ def image_meta(key: str):
     return click.get_current_context().meta.get(f"normcli.image.{key}")
 
 
+def _remember_raw(ctx, param, value):
+    ctx.meta["normcli.raw"] = bool(value)
+
+
+raw_option = click.option(
+    "--raw",
+    is_flag=True,
+    expose_value=False,  # read by the command through raw_values()
+    callback=_remember_raw,
+    help="HDF5, netCDF, Zarr: the stored values, without CF decoding (scale_factor, "
+    "add_offset, _FillValue, valid_range).",
+)
+
+
+def raw_values() -> bool:
+    """Whether --raw was given to the running command."""
+    return bool(click.get_current_context().meta.get("normcli.raw", False))
+
+
 output_options = compose(json_option, quiet_option)
 image_read_options = compose(mode_option, max_pixels_option, transform_options)
 
 
 def read_options(keys_help: str):
-    """-k (with the command's help), --chunk-size, the image and HDF5 reading options."""
+    """-k (with the command's help), --chunk-size, the image and HDF5 reading options,
+    --raw."""
     return compose(
-        key_option(keys_help), chunk_size_option, image_read_options, allow_external_option
+        key_option(keys_help),
+        chunk_size_option,
+        image_read_options,
+        allow_external_option,
+        raw_option,
     )
 
 
@@ -315,6 +339,7 @@ def read_options_from(image_mode, max_pixels) -> ReadOptions:
         transform=image_transform(),
         exif_transpose=bool(image_meta("exif_transpose")),
         class_order=image_meta("class_order"),
+        raw=raw_values(),
     )
 
 

@@ -168,6 +168,10 @@ class Reader:
         self.notes: list[str] = []
         #: The ReadOptions it was opened with (set by open_reader; reopened with them).
         self.options = None
+        #: Arrays of the file that cannot be read, with the reason: ``{name: reason}``
+        #: (a structured or text dataset, a missing filter, storage never written).
+        #: ``ls`` lists them, ``describe`` skips them, ``-k`` naming one is an error.
+        self.skipped: dict[str, str] = {}
 
     # The protocol ------------------------------------------------------------------
 
@@ -176,6 +180,10 @@ class Reader:
 
     def texts(self) -> dict[str, list[str]]:
         """Lists of text carried with the arrays (class names, file names), by name."""
+        return {}
+
+    def attributes(self, name: str) -> dict:
+        """The attributes stored with array ``name`` (HDF5, netCDF, Zarr), as read."""
         return {}
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
@@ -301,6 +309,17 @@ class Writer:
     def add_texts(self, name: str, values: list[str]) -> bool:
         """Store a list of text; False when the format has no place for it."""
         return False
+
+    #: The reader of INPUT, for formats that keep what it had (compression, chunking,
+    #: attributes, dimensions); set by open_writer.
+    source = None
+    #: Whether arrays keep their attributes here (HDF5, netCDF, Zarr): arrays copied
+    #: through are then copied as stored (packed, with fill values and the attributes
+    #: that say so); elsewhere they are copied as decoded values.
+    keeps_attributes = False
+
+    def annotate(self, name: str, attrs: dict) -> None:
+        """Replace the attributes of array ``name`` (formats without attributes: nothing)."""
 
     def commit(self) -> None:
         """Finish the file and move it into place."""

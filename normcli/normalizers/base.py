@@ -19,7 +19,11 @@ scale       0                1/factor            0
 
 A constant slice gets divisor 1 (scikit-learn's ``_handle_zeros_in_scale``), so it
 maps to ``lo`` for minmax and to 0 for zscore, and a zero norm leaves the slice
-unchanged (keras.utils.normalize). The written form divides, as the familiar
+unchanged (keras.utils.normalize). For zscore "constant" is decided on normcli's exact
+moments: variance exactly 0, or a std of at most :data:`CONSTANT_RELATIVE` times the
+mean's magnitude (a spread of a few float64 steps at that magnitude, i.e. rounding
+noise); scikit-learn's looser test, which grows with the number of values, treated
+timestamps a second apart as constant. The written form divides, as the familiar
 formulas do: ``(img - img.min()) / np.ptp(img)``, ``x / 255``, ``x / norm``.
 
 When the reduce axes include 0 the statistic spans samples: :meth:`partial_fit` is
@@ -42,6 +46,8 @@ from normcli.grid import BLOCK, GridFold, grid_state, group_rows
 from normcli.moments import Moments
 
 _EPS = np.finfo(np.float64).eps
+#: zscore: a slice whose std is at most this times |mean| is constant (2**-48: 16 ulps).
+CONSTANT_RELATIVE = 2.0**-48
 
 
 def parse_factor(text: str | float) -> tuple[float, float]:
@@ -352,6 +358,10 @@ class Normalizer:
             if not finite.all():
                 return np.where(np.isinf(block), np.nan, block)
         return block
+
+    def notes(self) -> list[str]:
+        """What the fitted normalizer decided that a user should hear (constant slices)."""
+        return []
 
     # -- the per-method parts ---------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from normcli.errors import InputError
 from normcli.histogram import Histogram
 from normcli.io import ArrayInfo, Reader, ReadOptions
 from normcli.moments import describe
+from normcli.ops import carry
 from normcli.ops.inspect import describe_histograms, first_samples, is_image
 from normcli.ops.options import Inspect
 from normcli.ops.select import check_not_empty, open_input, select_arrays
@@ -113,12 +114,16 @@ def describe_arrays(
                 )  # fmt: skip
             moments = acc.result() if per_image is None else per_image
             stats = describe(moments, nan_policy=nan_policy)
+            wide = carry.wide_integer_warning(f"{reader.path}:{info.name}", info.dtype, stats)
+            if wide:
+                progress.warn(wide)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
+                missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
                 progress.warn(
                     f"{reader.path}:{info.name} holds {n_nan} NaN value"
-                    f"{'s' if n_nan != 1 else ''}; they are left out of the statistics"
+                    f"{'s' if n_nan != 1 else ''}{missing}; they are left out of the statistics"
                 )
             item = ArrayStats(
                 info.name,
@@ -126,6 +131,7 @@ def describe_arrays(
                 info.dtype,
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
+                extra={"cf": info.extra["cf"]} if "cf" in info.extra else {},
             )
             if inspect is not None and inspect.views():
                 item.histograms = describe_histograms(
@@ -156,6 +162,9 @@ def describe_file(
     progress = progress or Reporter()
     with open_input(input_path, read, progress) as reader:
         infos = select_arrays(reader, keys, default_all=True)
+        if not keys:  # the arrays of the file normcli cannot read: said, not fatal
+            for note in carry.skipped_notes(reader):
+                progress.warn(note)
         with open_runner(engine, scheduler) as runner:
             return describe_arrays(
                 reader,

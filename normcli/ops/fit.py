@@ -25,9 +25,10 @@ def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> Input
     what = " and ".join(
         w for w in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "") if w
     )
+    missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
     return InputError(
-        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}; "
-        "use --nan omit to fit on the finite values and leave the others in place, or "
+        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}"
+        f"{missing}; use --nan omit to fit on the finite values and leave the others in place, or "
         "--nan propagate"
     )
 

@@ -14,6 +14,7 @@ from normcli.io.atomic import commit_together, params_writer
 from normcli.io.base import check_sample_fits
 from normcli.io.paths import check_distinct_outputs, check_output_path
 from normcli.moments import describe
+from normcli.ops import carry
 from normcli.ops.fit import before_accumulator, fit_array, fitted_params, nan_check, warn_split
 from normcli.ops.inspect import Watch, normalize_histograms, rank_warning
 from normcli.ops.options import NormalizeOptions
@@ -142,6 +143,7 @@ class Normalization:
                     self.output_path,
                     compression=options.compression,
                     image_output=options.image_output,
+                    source=reader,
                 ) as writer,
                 params_writer(options.save_params) as params_file,
                 single_blas_thread(),
@@ -154,8 +156,10 @@ class Normalization:
                     elif self.one_file:
                         self.dropped.append(info.name)
                     else:
+                        # stored values with all their attributes, where OUTPUT keeps them
+                        raw = getattr(reader, "raw", reader) if writer.keeps_attributes else reader
                         self.runner.copy(
-                            reader, info, writer, chunk_bytes=options.chunk_bytes,
+                            raw, raw.info(info.name), writer, chunk_bytes=options.chunk_bytes,
                             progress=self.progress,
                         )  # fmt: skip
                         self.passed.append(info.name)
@@ -213,10 +217,13 @@ class Normalization:
     def carry_texts(self, reader, writer) -> list[str]:
         """Lists of text (class and file names) written where OUTPUT has a place for them;
         what is not written is said before any array is (so --strict can refuse it)."""
+        for name in reader.skipped:  # arrays of INPUT normcli cannot read
+            self._warn(f"{name} is not written: {carry.skipped_reason(reader, name)}")
+            self.dropped.append(name)
         texts_passed = []
         for name, values in reader.texts().items():
             (texts_passed if writer.add_texts(name, values) else self.dropped).append(name)
-        not_written = self.dropped + (
+        not_written = [d for d in self.dropped if d not in reader.skipped] + (
             [a.name for a in reader.arrays() if a not in self.selected] if self.one_file else []
         )
         if not_written:
@@ -280,6 +287,8 @@ class Normalization:
             out_dtype=out_dtype, watch=watch, runner=self.runner,
         )  # fmt: skip
         _check_finite_output(where, norm, before, after, out_dtype, invert)
+        for note in carry.array_notes(where, info, norm, before):
+            progress.warn(note)
         ranks = watch.ranks.result() if watch is not None and watch.ranks else None
         if ranks is not None and ranks.changed:
             self._warn(rank_warning(where, ranks))
@@ -288,6 +297,8 @@ class Normalization:
         if doc is None:
             doc = fitted_params(norm, reader, fitted_on)
         self.params_out = self.params_out or doc
+        if not invert:
+            carry.annotate(writer, reader, info.name, norm, doc, before)
         self.reports.append(
             ArrayReport(
                 name=info.name,
