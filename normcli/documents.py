@@ -42,8 +42,9 @@ def describe_document(
 
 
 def ls_document(input_path, fmt: str, infos, skipped: dict | None = None) -> dict:
-    """``ls --json``: the arrays (and lists of text) of INPUT; the arrays normcli cannot
-    read (``skipped``: name -> reason), when there are."""
+    """``ls --json``: the arrays (and lists of text) of INPUT; netCDF dimensions and
+    coordinates, CF decoding, and the arrays normcli cannot read (``skipped``), when
+    there are."""
     doc = {"input": str(input_path), "format": fmt, "arrays": [_ls_item(a) for a in infos]}
     if skipped:
         doc["skipped"] = [{"name": n, "reason": r} for n, r in skipped.items()]
@@ -57,11 +58,11 @@ def _ls_item(a) -> dict:
     if is_ragged(a):
         out["heights"] = list(a.extra["heights"])
         out["widths"] = list(a.extra["widths"])
-    if "dims" in a.extra:  # netCDF (and xarray's Zarr): dimension names, coordinates
+    if "dims" in a.extra:
         out["dims"] = list(a.extra["dims"])
     if a.extra.get("coordinate"):
         out["coordinate"] = True
-    if a.extra.get("cf"):  # CF-decoded: "int16 decoded (scale_factor, ...)"
+    if a.extra.get("cf"):
         out["decoded"] = a.extra["cf"]
     if "stored_rows" in a.extra:
         out["stored_rows"] = a.extra["stored_rows"]

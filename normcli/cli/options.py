@@ -209,25 +209,6 @@ def allow_external() -> bool:
     return bool(click.get_current_context().meta.get("normcli.allow_external", False))
 
 
-def _remember_raw(ctx, param, value):
-    ctx.meta["normcli.raw"] = bool(value)
-
-
-raw_option = click.option(
-    "--raw",
-    is_flag=True,
-    expose_value=False,  # read by the command through raw_values()
-    callback=_remember_raw,
-    help="HDF5, netCDF, Zarr: the stored values, without CF decoding (scale_factor, "
-    "add_offset, _FillValue, valid_range).",
-)
-
-
-def raw_values() -> bool:
-    """Whether --raw was given to the running command."""
-    return bool(click.get_current_context().meta.get("normcli.raw", False))
-
-
 def _remember_image(key):
     def callback(ctx, param, value):
         if key in ("resize", "crop") and value is not None:
@@ -311,6 +292,25 @@ def image_transform():
 def image_meta(key: str):
     """--exif-transpose or --class-order as given (None when not)."""
     return click.get_current_context().meta.get(f"normcli.image.{key}")
+
+
+def _remember_raw(ctx, param, value):
+    ctx.meta["normcli.raw"] = bool(value)
+
+
+raw_option = click.option(
+    "--raw",
+    is_flag=True,
+    expose_value=False,  # read by the command through raw_values()
+    callback=_remember_raw,
+    help="HDF5, netCDF, Zarr: the stored values, without CF decoding (scale_factor, "
+    "add_offset, _FillValue, valid_range).",
+)
+
+
+def raw_values() -> bool:
+    """Whether --raw was given to the running command."""
+    return bool(click.get_current_context().meta.get("normcli.raw", False))
 
 
 output_options = compose(json_option, quiet_option)

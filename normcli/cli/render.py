@@ -28,6 +28,7 @@ from normcli.documents import (
 )
 from normcli.jsonfmt import dumps, strict
 from normcli.moments import COUNT_FIELDS, STAT_FIELDS
+from normcli.ragged import shape_json, shape_text, sizes_note, stored_bytes
 from normcli.reporting import Reporter
 from normcli.units import format_bytes
 
@@ -327,13 +328,9 @@ def ls_note(a) -> str:
     return "; ".join(notes)
 
 
-def render_ls(
-    renderer: Renderer, input_path: str, fmt: str, infos, skipped: dict | None = None
-) -> None:
+def render_ls(renderer: Renderer, input_path: str, fmt: str, infos, skipped=None) -> None:
     """The arrays of INPUT; a note column (coordinates, decoded values) and the arrays
     normcli cannot read (``skipped``: name -> reason), only when the file has some."""
-    from normcli.ragged import shape_json, shape_text, sizes_note, stored_bytes
-
     skipped = skipped or {}
     notes = {a.name: ls_note(a) for a in infos}
     any_note = any(notes.values()) or bool(skipped)

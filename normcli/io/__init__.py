@@ -57,10 +57,10 @@ class ReadOptions:
     mode: str | None = None
     max_pixels: int | None = None
     allow_external: bool = False
+    raw: bool = False
     transform: object | None = None  # normcli.io.image_transforms.ImageTransform
     exif_transpose: bool = False
     class_order: str | None = None  # sorted (None) or natural
-    raw: bool = False
 
     def image_flags(self) -> list[str]:
         """The image-folder options given, as their flags."""
