@@ -77,8 +77,9 @@ class NormcliGroup(click.Group):
         try:
             with warnings.catch_warnings():
                 # numpy's overflow/invalid-value warnings are not for users: normcli
-                # counts NaN and infinities and says what they mean
-                warnings.simplefilter("ignore", RuntimeWarning)
+                # counts NaN and infinities and says what they mean; nor are the reading
+                # libraries' (zarr, tifffile): normcli refuses what is wrong in one line
+                warnings.simplefilter("ignore")
                 result = super().invoke(ctx)
             _check_signals()
             return result
@@ -261,7 +262,19 @@ def _output_written(output_path):
 
 
 def main(argv=None):
-    """Console-script entry point."""
+    """Console-script entry point: the command, then an exit that adds nothing to the
+    one ``Error:`` line (see :func:`normcli.quiet_exit.exit_after_error`)."""
+    from normcli.quiet_exit import exit_after_error, silence_library_logs
+
+    silence_library_logs()
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        exit_after_error(exc)
+        raise
+
+
+def _main(argv=None):
     signal.signal(signal.SIGINT, _on_signal)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_signal)

@@ -162,6 +162,12 @@ class Reader:
     #: Short name of the format, shown by ``ls``.
     format = "?"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from normcli.io.guard import guard_class
+
+        guard_class(cls)  # whatever a library raises while reading: one InputError
+
     def __init__(self, path: Path):
         self.path = Path(path)
         #: Messages for stderr about what opening found (e.g. files skipped).

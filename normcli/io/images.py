@@ -339,16 +339,22 @@ class ImageFile:
             shape, dtype = self._pil_layout(im)
             return Decoded(self.format, shape, dtype)
 
-    def read(self) -> np.ndarray:
+    def read(self, expect=None) -> np.ndarray:
+        """The pixels; ``expect(shape, dtype)``, if given, is called with what the header
+        says before anything is decoded (and may refuse the file)."""
         if self.format == "TIFF":
             with self._tiff() as tif:
-                self._tiff_page(tif)
+                layout = self._tiff_page(tif)
+                if expect is not None:
+                    expect(*layout)
                 try:
                     return np.ascontiguousarray(tif.pages[0].asarray())
                 except Exception as exc:  # tifffile raises many kinds on damaged data
                     raise self._undecodable(exc) from None
         with self._pillow() as im:
-            self._pil_layout(im)
+            layout = self._pil_layout(im)
+            if expect is not None:
+                expect(*layout)
             try:
                 with pillow_limit(self.max_pixels):
                     im.load()
@@ -370,6 +376,13 @@ class ImageFile:
 
     def _undecodable(self, exc: Exception) -> InputError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        package = re.search(r"requires the '([\w.-]+)' package", text)
+        if package:  # a valid file in an encoding a missing package decodes
+            what = text[: package.start()].strip().strip("<>").split(":")[0]
+            return InputError(
+                f"{self.path} is a {self.format} file that needs the {package[1]} package to "
+                f"decode ({what or 'its encoding'}): pip install {package[1]}"
+            )
         return InputError(
             f"{self.path} cannot be decoded as {self.format} ({text}); the file is damaged "
             "or incomplete: replace or remove it"
@@ -417,7 +430,8 @@ class ImageFile:
         """The Pillow mode the pixels will be given in (palette and others converted)."""
         mode = im.mode
         if mode == "P":
-            return "RGBA" if "transparency" in im.info or im.palette.mode == "RGBA" else "RGB"
+            palette = im.palette.mode if im.palette is not None else None  # PLTE missing?
+            return "RGBA" if "transparency" in im.info or palette == "RGBA" else "RGB"
         if mode == "PA":
             return "RGBA"
         if mode == "1":
@@ -570,19 +584,30 @@ class ImageFolderReader(Reader):
             yield buf[:k]
 
     def _image(self, i: int) -> np.ndarray:
-        arr = convert_mode(self.file(i).read(), self.mode)
-        if arr.shape != self.first_shape or arr.dtype != self.dtype:
+        # the header's size is checked before the pixels are decoded: a file declaring
+        # 9000x9000 pixels is refused without holding them
+        arr = self.file(i).read(expect=lambda shape, dtype: self._check(i, shape, dtype))
+        arr = convert_mode(arr, self.mode)
+        self._check(i, arr.shape, arr.dtype, converted=True)
+        return arr
+
+    def _check(self, i: int, shape, dtype, converted: bool = False) -> None:
+        """Refuse image ``i`` unless it has the first image's shape and dtype (``shape``
+        as the file gives it, or ``converted`` to --mode)."""
+        shape = tuple(shape) if converted else mode_shape(tuple(shape), self.mode)
+        if shape != self.first_shape or np.dtype(dtype) != self.dtype:
             hint = "" if self.mode else " (--mode L or --mode RGB converts mixed modes)"
             raise InputError(
-                f"{self.path / self.files[i]} is {_describe(arr.shape, arr.dtype)} but "
+                f"{self.path / self.files[i]} is {_describe(shape, dtype)} but "
                 f"{self.files[0]} is {_describe(self.first_shape, self.dtype)}; every image "
                 f"must have the same shape and bit depth{hint}"
             )
-        return arr
 
 
 def _describe(shape, dtype) -> str:
     kind = {0: "grey", 1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}
+    if len(shape) not in (2, 3):
+        return f"{np.dtype(dtype)} {tuple(shape)}"
     channels = shape[2] if len(shape) == 3 else 0
     return f"{shape[1]}x{shape[0]} {kind.get(channels, '?')} {np.dtype(dtype)} {tuple(shape)}"
 
@@ -849,7 +874,7 @@ class ImageFolderWriter(Writer):
 
 def png_header(head: bytes) -> tuple[int, int, int, int] | None:
     """(width, height, bit depth, colour type) from a PNG's first 26 bytes."""
-    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR" or len(head) < 26:
         return None
     w, h, depth, colour = struct.unpack(">IIBB", head[16:26])
     return w, h, depth, colour

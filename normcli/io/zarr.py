@@ -31,6 +31,7 @@ from normcli.io.base import (
     check_dtype,
     remove_quietly,
 )
+from normcli.io.zarr_checks import check_entries, check_written
 
 #: Bytes per chunk of an array written in order (the local engine).
 CHUNK_BYTES = 16 << 20
@@ -76,6 +77,7 @@ class ZarrReader(Reader):
                 f"{self.path} is not a Zarr store (no zarr.json in it); give a store written "
                 "by zarr or normcli"
             )
+        check_entries(self.path)  # no pipe or device for zarr's threads to block on
         try:
             root = zarr.open(store=str(self.path), mode="r")
         except Exception as exc:
@@ -106,6 +108,7 @@ class ZarrReader(Reader):
                     "float and bool arrays only"
                 )
             check_dtype(dtype, where)
+            check_written(self.path, None if isinstance(root, zarr.Array) else name, arr, where)
             extra = {"chunks": tuple(arr.chunks)}
             self._infos.append(
                 ArrayInfo(name, tuple(arr.shape), dtype.newbyteorder("="), extra=extra)
@@ -270,6 +273,7 @@ class ZarrWriter(Writer):
                 chunks=_chunks(tuple(shape), rows),
                 compressors=self._compressors,
                 fill_value=0,
+                config={"write_empty_chunks": True},  # every chunk stored: none missing
             )
         except Exception as exc:
             raise OutputError(
