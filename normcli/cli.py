@@ -27,6 +27,7 @@ from normcli.options import (
     engine_options,
     exclude_zeros_option,
     force_option,
+    fsync_option,
     image_output_options,
     image_read_options,
     input_argument,
@@ -486,6 +487,7 @@ def _no_method_options_with_params(
     help="Count the samples whose within-sample order of values changed.",
 )
 @force_option
+@fsync_option
 @engine_options
 @output_options
 def normalize_command(
@@ -702,6 +704,7 @@ def fit_command(
 )
 @click.option("--clip", is_flag=True, help="Image-folder OUTPUT: clip values into the range.")
 @force_option
+@fsync_option
 @engine_options
 @output_options
 def invert_command(

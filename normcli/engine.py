@@ -1266,6 +1266,10 @@ def normalize_file(
         )
     check_distinct_outputs({"OUTPUT": output_path, "--save-params": options.save_params})
     check_output_path(input_path, output_path, options.force, fmt)
+    from normcli.io.tempfiles import reclaim_beside
+
+    for note in reclaim_beside(output_path):  # what killed runs left beside OUTPUT
+        progress.warn(note)
     if options.save_params:
         check_output_path(input_path, options.save_params, options.force, what="--save-params")
     with open_input(input_path, options.read, progress) as reader:

@@ -851,8 +851,12 @@ class ImageFolderWriter(Writer):
                 raise OutputError(
                     f"cannot replace {self.path}: {os_error_message(exc)}; nothing changed"
                 ) from None
+        from normcli.io import tempfiles
+
+        tempfiles.before_rename(self.tmp)
         try:
             os.rename(self.tmp, self.path)
+            tempfiles.after_rename(self.path)
         except OSError as exc:
             if old is not None:
                 with contextlib.suppress(OSError):

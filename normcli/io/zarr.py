@@ -314,8 +314,12 @@ def replace_store(tmp: Path, target: Path) -> None:
         except OSError as exc:
             remove_quietly(tmp)
             raise OutputError(f"cannot replace {target}: {exc.strerror}") from None
+    from normcli.io import tempfiles
+
+    tempfiles.before_rename(tmp)
     try:
         os.replace(tmp, target)
+        tempfiles.after_rename(target)
     except OSError as exc:
         if aside is not None:
             os.replace(aside, target)
