@@ -28,7 +28,8 @@ from PIL import Image
 
 from normcli.errors import InputError
 from normcli.io import ReadOptions, open_reader, open_writer
-from normcli.io.images import ImageOutput, natural_key
+from normcli.io.image_writer import ImageOutput
+from normcli.io.images import natural_key
 
 RNG = np.random.default_rng(42)
 

@@ -216,7 +216,7 @@ class Reader:
 
     def info(self, name: str) -> ArrayInfo:
         for a in self.arrays():
-            if a.name == name:
+            if a.name in (name, name.lstrip("/")):  # /group/name, as h5py writes it
                 return a
         raise ParameterError(
             f"no array {name!r} in {self.path}; it holds: {', '.join(self.names()) or 'none'}"
@@ -410,7 +410,7 @@ def replace_into_place(tmp: Path, target: Path) -> None:
     disk as well cost as much as writing it (1.4 s per GiB here); ``--fsync`` does it
     (:mod:`normcli.io.tempfiles`) when a power cut must not lose a finished OUTPUT.
     """
-    from normcli.io import tempfiles
+    import normcli.io.tempfiles as tempfiles
 
     with deferred_signals():
         try:

@@ -27,9 +27,8 @@ def library_error(reader, exc: Exception, name: str | None = None) -> NormcliErr
     if isinstance(exc, NormcliError):
         return exc
     if isinstance(exc, OSError) and exc.errno is not None:
-        from normcli.io.base import input_os_error
-
-        return input_os_error(getattr(reader, "path", "?"), exc)
+        path = getattr(reader, "path", "?")
+        return InputError(f"cannot read {path}: {exc.strerror or exc}")
     where = f"{getattr(reader, 'path', '?')}{f':{name}' if name else ''}"
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""

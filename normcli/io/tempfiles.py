@@ -27,6 +27,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,6 @@ def writer_state(name: str, host: str | None = None) -> str | None:
 
 def reclaim(folder: Path) -> Leftovers:
     """Remove the temporary outputs in ``folder`` whose writer is dead on this host."""
-    from normcli.io.base import remove_quietly
-
     found = Leftovers()
     try:
         names = sorted(os.listdir(folder))
@@ -182,13 +181,23 @@ def reclaim(folder: Path) -> Leftovers:
         if state == "dead":
             path = Path(folder, name)
             size = _bytes(path)
-            remove_quietly(path)
+            _remove(path)
             if not path.exists() and not path.is_symlink():
                 found.removed.append(name)
                 found.bytes_removed += size
         else:
             getattr(found, state).append(name)
     return found
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def reclaim_beside(target) -> list[str]:

@@ -314,7 +314,7 @@ def replace_store(tmp: Path, target: Path) -> None:
         except OSError as exc:
             remove_quietly(tmp)
             raise OutputError(f"cannot replace {target}: {exc.strerror}") from None
-    from normcli.io import tempfiles
+    import normcli.io.tempfiles as tempfiles
 
     tempfiles.before_rename(tmp)
     try:
