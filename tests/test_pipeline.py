@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from normcli import grid, stats
+from normcli import grid, kernels, stats
 from normcli.engines import LocalRunner
 from normcli.errors import OutputError
 from normcli.normalizers import make_normalizer
@@ -142,7 +142,7 @@ def test_any_chunking_folds_the_same_groups(x, block, cuts, axes, exclude_zeros)
         step = cuts[len(bounds) % len(cuts)]
         bounds.append((start, min(len(x), start + step)))
         start += step
-    with mock.patch.object(stats, "BLOCK", block):
+    with mock.patch.object(grid, "BLOCK", block), mock.patch.object(kernels, "BLOCK", block):
         whole = stats.Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
         whole.update(x)
         cut = stats.Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
