@@ -58,7 +58,7 @@ def test_npz_member_flagged_strong_encryption_is_refused(refused, tmp_path, comm
 
 def _npy_with_dims(path: Path, ndim: int, value: float) -> np.ndarray:
     shape = (1,) * ndim
-    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}".encode()
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode()
     pad = 64 - (10 + len(header) + 1) % 64
     path.write_bytes(
         b"\x93NUMPY\x01\x00"
@@ -66,7 +66,7 @@ def _npy_with_dims(path: Path, ndim: int, value: float) -> np.ndarray:
         + header
         + b" " * pad
         + b"\n"
-        + np.float64(value).tobytes()
+        + np.float32(value).tobytes()
     )
     return np.load(path)
 
@@ -102,6 +102,27 @@ def test_big_endian_fortran_arrays_normalize_under_dask_like_local(invoke, tmp_p
     expected = (x - x.min()) / (x.max() - x.min())
     np.testing.assert_allclose(outs["dask"], expected.astype(np.float32), rtol=1e-6)
     np.testing.assert_array_equal(outs["dask"], outs["local"])
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_big_endian_fortran_npy_whose_rows_are_contiguous_is_byte_swapped_on_a_copy(
+    invoke, tmp_path, engine
+):
+    """A Fortran-ordered big-endian array of 33 axes of length 1: the rows read from its
+    memory map are already contiguous, so they are the map itself (read-only), and were
+    once byte-swapped in place (ValueError: array to be byte-swapped is read-only)."""
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    path = tmp_path / "deep.npy"
+    np.save(path, np.full((1,) * 33, 7.25, dtype=">f8"))
+    raw = path.read_bytes().replace(b"'fortran_order': False", b"'fortran_order': True ")
+    path.write_bytes(raw)
+    x = np.load(path)
+    assert np.isfortran(x) or x.flags.f_contiguous
+    out = tmp_path / "out.npy"
+    r = invoke("normalize", path, out, "-m", "scale", "--factor", "2", "--engine", engine, "-q")
+    assert r.exit_code == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), (x * 2).astype(np.float32))
 
 
 # == images ====================================================================================
