@@ -11,6 +11,7 @@ from normcli.cli.options import (
     NORMALIZE_KEYS,
     engine_options,
     force_option,
+    fsync_option,
     image_output_options,
     input_argument,
     inspect_options,
@@ -72,6 +73,7 @@ COMPRESSION_HELP = (
     help="Count the samples whose within-sample order of values changed.",
 )
 @force_option
+@fsync_option
 @engine_options
 @output_options
 @usage_errors

@@ -62,6 +62,8 @@ def decode_threads() -> int:
 
 
 def _describe(shape, dtype) -> str:
+    if len(shape) not in (2, 3):
+        return f"{np.dtype(dtype)} {tuple(shape)}"
     channels = shape[2] if len(shape) == 3 else 0
     return f"{shape[1]}x{shape[0]} {_KIND.get(channels, '?')} {np.dtype(dtype)} {tuple(shape)}"
 
