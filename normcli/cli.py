@@ -37,6 +37,10 @@ from normcli.options import (
     output_options,
     read_options,
 )
+from normcli.quantile_options import (
+    describe_percentile_options,
+    percentile_request,
+)
 from normcli.render import (
     Renderer,
     printable,
@@ -158,6 +162,7 @@ def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
 @exclude_zeros_option
 @nan_option("omit")
 @inspect_options
+@describe_percentile_options
 @click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @engine_options
 @output_options
@@ -174,6 +179,8 @@ def describe_command(
     hist,
     bins,
     plot_path,
+    percents,
+    percentile_method,
     force,
     engine,
     scheduler,
@@ -190,6 +197,7 @@ def describe_command(
     from normcli.engine import describe_arrays, open_input, open_runner, select_arrays
 
     check_output_modes(as_json, as_csv, hist)
+    request = percentile_request(percents, percentile_method)
     inspect = make_inspect(
         hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force, input_path=input_path
     )
@@ -208,6 +216,7 @@ def describe_command(
                 progress=renderer.progress(),
                 inspect=inspect,
                 runner=runner,
+                percentiles=request,
             )
     if plot_path:
         from normcli.plots import describe_figure

@@ -612,6 +612,9 @@ class ArrayStats:
     histograms: dict[str, Histogram] | None = None
     #: With --plot, for image data: the first few samples.
     samples: np.ndarray | None = None
+    #: With --percentiles: {"p50": values shaped as the axes kept, ...} and the method.
+    percentiles: dict | None = None
+    percentile_method: str | None = None
 
 
 @dataclass
@@ -673,14 +676,18 @@ def accumulate(
     progress: Progress | None = None,
     label: str | None = None,
     runner: Runner | None = None,
+    acc: Accumulator | None = None,
+    also: Sequence = (),
 ) -> Accumulator:
     """One streamed pass of an :class:`Accumulator` over an array (its exact value
-    counts, for 8/16-bit integers over all axes, serve the histograms too)."""
-    acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
+    counts, for 8/16-bit integers over all axes, serve the histograms too), and of the
+    consumers ``also`` (a percentile pass)."""
+    if acc is None:
+        acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
     (runner or LOCAL).scan(
         reader,
         info,
-        [acc],
+        [acc, *also],
         chunk_bytes=chunk_bytes,
         progress=progress or Progress(),
         label=label or f"describe {info.name}",
@@ -775,21 +782,32 @@ def describe_arrays(
     progress: Progress | None = None,
     inspect: Inspect | None = None,
     runner: Runner | None = None,
+    percentiles=None,
 ) -> list[ArrayStats]:
     """``describe``: scipy.stats.describe's figures for each array, streamed.
 
     With ``inspect``, also the histograms (``--hist``, ``--plot``) and, for image data
-    and ``--plot``, the first few samples.
+    and ``--plot``, the first few samples. With ``percentiles`` (a
+    normcli.percentile_passes.PercentileRequest), exact percentiles too.
     """
+    from normcli import percentile_passes as pp
+
     progress = progress or Progress()
     results = []
     with single_blas_thread():
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            acc = accumulate(
-                reader, info, axes, chunk_bytes=chunk_bytes, exclude_zeros=exclude_zeros,
-                progress=progress, runner=runner,
+            acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
+            scan = None
+            if percentiles is not None:
+                scan = pp.percentile_scan(
+                    _stream_shape(info), info.dtype, axes or (0,), percentiles, nan_policy,
+                    exclude_zeros,
+                )  # fmt: skip
+            accumulate(
+                reader, info, axes, chunk_bytes=chunk_bytes, progress=progress, runner=runner,
+                acc=acc, also=pp.fused_consumers(scan, acc),
             )  # fmt: skip
             stats = describe(acc.result(), nan_policy=nan_policy)
             apply_nan_policy(reader, info, stats, nan_policy)
@@ -806,6 +824,12 @@ def describe_arrays(
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
             )
+            if scan is not None:
+                item.percentile_method = percentiles.method
+                item.percentiles = pp.describe_percentiles(
+                    scan, percentiles, acc, runner or LOCAL, reader, info,
+                    chunk_bytes=chunk_bytes, progress=progress,
+                )  # fmt: skip
             if inspect is not None and inspect.views():
                 item.histograms = _describe_histograms(
                     reader, info, acc, stats, inspect, chunk_bytes, progress

@@ -202,13 +202,23 @@ class RichProgress(Progress):
 
 def array_document(item) -> dict:
     """The JSON object of one described array (DESIGN.md's contract)."""
-    return {
+    doc = {
         "name": item.name,
         "shape": list(item.shape),
         "dtype": str(item.dtype),
         "axis": None if item.axes is None else list(item.axes),
         "stats": to_python(item.stats),
     }
+    if getattr(item, "percentiles", None):
+        doc["percentiles"] = percentiles_document(item.percentiles)
+        doc["percentile_method"] = item.percentile_method
+    return doc
+
+
+def percentiles_document(percentiles: dict) -> dict:
+    """``{"p50": values}`` as JSON: ``{"50": value, ...}`` (nested lists with kept axes)."""
+    converted = to_python(percentiles)
+    return {label[1:]: value for label, value in converted.items()}
 
 
 # -- tables ----------------------------------------------------------------------------
@@ -218,7 +228,9 @@ def _slice_labels(kept_shape: Sequence[int]) -> list[str]:
     return [",".join(str(i) for i in idx) for idx in np.ndindex(*kept_shape)]
 
 
-def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]):
+def stats_table(
+    columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...], rows: Sequence[str] = ()
+):
     """A table with one row per statistic and one column per (label, stats) given.
 
     With kept axes, each column expands into one column per slice when there are few,
@@ -238,7 +250,7 @@ def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]
         else:
             for what in ("min", "median", "max"):
                 table.add_column(literal(f"{label} {what}"), justify="right")
-    for row in TABLE_ROWS:
+    for row in rows or TABLE_ROWS:
         cells = [row]
         for _, stats in columns:
             values = np.asarray(stats[row])
@@ -295,7 +307,9 @@ def render_describe(
         kept = tuple(np.shape(item.stats["mean"]))
         label = "nonzero" if exclude_zeros else "value"
         renderer.print(describe_title(item, input_path))
-        renderer.print(stats_table([(label, item.stats)], kept))
+        extra = getattr(item, "percentiles", None) or {}
+        rows = (*TABLE_ROWS, *extra)
+        renderer.print(stats_table([(label, {**item.stats, **extra})], kept, rows))
         if kept and math.prod(kept) > MAX_COLUMNS:
             renderer.print(
                 literal(
@@ -330,7 +344,9 @@ CSV_STATS = STAT_FIELDS
 
 def describe_csv(items) -> tuple[list[str], list[list]]:
     """``describe --csv``: one row per array, or per kept slice with --axis."""
-    header = ["name", "shape", "dtype", "axis", "slice", *CSV_STATS]
+    labels = [k for item in items for k in (getattr(item, "percentiles", None) or {})]
+    extra = list(dict.fromkeys(labels))
+    header = ["name", "shape", "dtype", "axis", "slice", *CSV_STATS, *extra]
     rows = []
     for item in items:
         axis = "all" if item.axes is None else ",".join(map(str, item.axes))
@@ -341,6 +357,11 @@ def describe_csv(items) -> tuple[list[str], list[list]]:
             for key in CSV_STATS:
                 value = np.asarray(item.stats[key])[index] if kept else item.stats[key]
                 cells.append(_csv_number(value, key in COUNT_FIELDS))
+            found = getattr(item, "percentiles", None) or {}
+            for key in extra:
+                cells.append(
+                    _csv_number(np.asarray(found[key])[index], False) if key in found else ""
+                )
             rows.append(cells)
     return header, rows
 
