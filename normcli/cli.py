@@ -38,8 +38,10 @@ from normcli.options import (
     read_options,
 )
 from normcli.quantile_options import (
+    FLAGS,
     describe_percentile_options,
     percentile_request,
+    quantile_method_options,
 )
 from normcli.render import (
     Renderer,
@@ -314,14 +316,24 @@ def _factor_callback(ctx, param, value):
     return value
 
 
-METHOD_CHOICES = ["minmax", "zscore", "lp", "per-image", "scale"]
+METHOD_CHOICES = [
+    "minmax",
+    "zscore",
+    "lp",
+    "per-image",
+    "scale",
+    "robust",
+    "quantile",
+    "quantile-match",
+]
 
 method_options = compose(
     click.option(
         "-m",
         "--method",
         type=click.Choice(METHOD_CHOICES),
-        help="minmax, zscore, lp (x / p-norm, as keras.utils.normalize), per-image, scale.",
+        help="minmax, zscore, lp (x / p-norm, as keras.utils.normalize), per-image, scale, "
+        "robust (median and quantile range), quantile, quantile-match.",
     ),
     axis_option(
         "Default: all for minmax and zscore, -1 for lp (as Keras), all but 0 for per-image."
@@ -359,8 +371,9 @@ method_options = compose(
 )
 
 
-def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor):
-    """Validate the method's options once and return a maker of fresh normalizers."""
+def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor, more=None):
+    """Validate the method's options once and return a maker of fresh normalizers
+    (``more``: the options of normcli.quantile_options)."""
     from normcli.normalizers import make_normalizer
 
     opts = {
@@ -370,6 +383,7 @@ def _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, fa
         "eps": eps,
         "order": order,
         "factor": factor,
+        **(more or {}),
     }
     if method == "scale" and factor is None:
         raise click.UsageError("-m scale needs --factor, e.g. --factor 1/255")
@@ -452,6 +466,7 @@ def _no_method_options_with_params(
 @input_argument
 @output_argument
 @method_options
+@quantile_method_options
 @read_options
 @click.option("--fit-key", metavar="NAME", help="Fit on this array, apply to every -k array.")
 @click.option("--params", "params_path", metavar="FILE", help="Apply saved parameters.")
@@ -496,6 +511,7 @@ def normalize_command(
     order,
     factor,
     nan_policy,
+    quantile_options,
     keys,
     chunk_bytes,
     image_mode,
@@ -556,13 +572,21 @@ def normalize_command(
         _no_method_options_with_params(
             method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
         )
+        if quantile_options:
+            raise click.UsageError(
+                f"{', '.join(FLAGS[k] for k in quantile_options)} cannot be combined with "
+                "--params, which holds the method and its options"
+            )
         if image_output is not None and isinstance(params_doc, dict):
             _range_from_params(image_output, params_doc)
         make = None
     else:
         if method is None:
             raise click.UsageError("choose a method with -m (or apply saved ones with --params)")
-        make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
+        make = _factory(
+            method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor,
+            quantile_options,
+        )  # fmt: skip
     options = NormalizeOptions(
         keys=keys,
         fit_key=fit_key,
@@ -601,6 +625,7 @@ def normalize_command(
 @cli.command("fit")
 @input_argument
 @method_options
+@quantile_method_options
 @read_options
 @click.option(
     "-o",
@@ -624,6 +649,7 @@ def fit_command(
     order,
     factor,
     nan_policy,
+    quantile_options,
     keys,
     chunk_bytes,
     image_mode,
@@ -645,7 +671,9 @@ def fit_command(
     if method is None:
         raise click.UsageError("choose a method with -m")
     renderer = Renderer(as_json=as_json, quiet=quiet)
-    make = _factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor)
+    make = _factory(
+        method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor, quantile_options
+    )
     options = NormalizeOptions(
         keys=keys,
         chunk_bytes=chunk_bytes,

@@ -1035,6 +1035,9 @@ def fit_array(
     before = _before_accumulator(info)
     norm.reset()
     norm.bind(_stream_shape(info), f"{reader.path}:{info.name}")
+    passes = hasattr(norm, "next_pass")  # a fit in several passes (normalizers_robust)
+    if passes:
+        norm.prepare_fit(info.dtype)
     # A global minmax or zscore needs nothing but the before-statistics: one
     # accumulator serves both (a second is used only if non-finite values turn up).
     shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(_stream_shape(info))))
@@ -1047,6 +1050,11 @@ def fit_array(
         label=f"fit {info.name}",
         check=_nan_check(reader, info, options, before),
     )
+    while passes and (consumer := norm.next_pass()) is not None:
+        runner.scan(
+            reader, info, [consumer], chunk_bytes=options.chunk_bytes, progress=progress,
+            label=f"fit {info.name} (next pass)",
+        )  # fmt: skip
     moments = before.result()
     if shared and not norm.fit_from_moments(moments):
         runner.scan(

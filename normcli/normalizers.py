@@ -762,10 +762,40 @@ METHOD_OPTIONS = {
 }
 
 
+#: Modules that add methods (imported on first use): each has METHODS, METHOD_OPTIONS,
+#: FLAGS, and WRAPPERS (options that wrap another method's normalizer) with WRAPPED
+#: (the methods each wrapper takes).
+METHOD_MODULES = ("normcli.normalizers_robust",)
+_WRAPPERS: dict = {}
+
+
+def _load_methods() -> None:
+    if _WRAPPERS:
+        return
+    import importlib
+
+    for name in METHOD_MODULES:
+        module = importlib.import_module(name)
+        METHODS.update(module.METHODS)
+        METHOD_OPTIONS.update(module.METHOD_OPTIONS)
+        _OPTION_FLAGS.update(module.FLAGS)
+        for option, wrapper in module.WRAPPERS.items():
+            _WRAPPERS[option] = wrapper
+            for method in module.WRAPPED[option]:
+                METHOD_OPTIONS[method] = METHOD_OPTIONS[method] | {option}
+
+
+def _wrap(norm: Normalizer, wrappers: dict) -> Normalizer:
+    for option, value in wrappers.items():
+        norm = _WRAPPERS[option](norm, value)
+    return norm
+
+
 def make_normalizer(
     method: str, axis: AxisSpec | None = None, *, nan_policy: str = "raise", **options
 ) -> Normalizer:
     """Build a normalizer from a method name and only the options it accepts."""
+    _load_methods()
     if method not in METHODS:
         raise ParameterError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     given = {k: v for k, v in options.items() if v is not None}
@@ -775,7 +805,8 @@ def make_normalizer(
         raise ParameterError(f"{names} does not apply to -m {method}")
     if method == "scale" and axis is not None:
         raise ParameterError("--axis does not apply to -m scale (it multiplies every value)")
-    return METHODS[method](axis, nan_policy=nan_policy, **given)
+    wrappers = {k: given.pop(k) for k in list(given) if k in _WRAPPERS}
+    return _wrap(METHODS[method](axis, nan_policy=nan_policy, **given), wrappers)
 
 
 _OPTION_FLAGS = {
@@ -804,6 +835,7 @@ def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> 
     """Rebuild a fitted normalizer from a params document (see :func:`params_document`)."""
     if not isinstance(doc, dict) or doc.get("format") != PARAMS_FORMAT:
         raise ParameterError(f"{where} is not a normcli params file (no format {PARAMS_FORMAT})")
+    _load_methods()
     method = doc.get("method")
     if method not in METHODS:
         raise ParameterError(f"{where}: unknown method {method!r}")
@@ -822,10 +854,13 @@ def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> 
         kwargs = {"order": opts.get("order", 2)}
     elif method == "scale":
         kwargs = {"factor": opts.get("factor", "1")}
+    elif hasattr(METHODS[method], "kwargs_from_options"):
+        kwargs = METHODS[method].kwargs_from_options(opts)
     try:
         norm = METHODS[method](
             None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
         )
+        norm = _wrap(norm, {k: opts[k] for k in _WRAPPERS if opts.get(k) is not None})
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{where}: its options are invalid ({exc})") from None
     fitted = doc.get("fitted_on") or {}

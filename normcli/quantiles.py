@@ -183,9 +183,14 @@ def from_sorted(values: np.ndarray, q: np.ndarray, method: str = "linear") -> np
     return interpolate(values[prev], values[nxt], gamma)
 
 
-def in_memory(x: np.ndarray, q, axes, method: str = "linear", nan_policy: str = "omit"):
+def in_memory(
+    x: np.ndarray, q, axes, method: str = "linear", nan_policy: str = "omit", in_float64=False
+):
     """Percentiles of an in-memory block over ``axes`` as numpy gives them (float64,
-    ``len(q)`` first): nanpercentile for ``omit``, percentile otherwise."""
+    ``len(q)`` first): nanpercentile for ``omit``, percentile otherwise. ``in_float64``:
+    of the values as float64 (numpy interpolates float16/32 data in their dtype)."""
+    if in_float64:
+        x = np.asarray(x, dtype=np.float64)
     percent = np.asarray(q, dtype=np.float64) * 100.0
     func = np.nanpercentile if nan_policy == "omit" and x.dtype.kind == "f" else np.percentile
     import warnings
@@ -457,7 +462,15 @@ class PercentileScan:
     """
 
     def __init__(
-        self, shape, dtype, axes, q, method="linear", nan_policy="omit", exclude_zeros=False
+        self,
+        shape,
+        dtype,
+        axes,
+        q,
+        method="linear",
+        nan_policy="omit",
+        exclude_zeros=False,
+        in_float64=False,
     ):
         self.shape = tuple(shape) or (1,)
         self.dtype = np.dtype(dtype)
@@ -470,6 +483,7 @@ class PercentileScan:
         self.method = method
         self.nan_policy = nan_policy
         self.exclude_zeros = exclude_zeros
+        self.in_float64 = in_float64  # interpolate the order statistics as float64
         self.per_sample = 0 not in self.axes
         self.kept = tuple(i for i in range(len(self.shape)) if i not in self.axes)
         self.kept_shape = tuple(self.shape[i] for i in self.kept)
@@ -501,7 +515,7 @@ class PercentileScan:
             x = chunk
             if self.exclude_zeros:
                 x = np.where(x == 0, np.nan, x.astype(np.float64))
-            return in_memory(x, self.q, self.axes, self.method, self.nan_policy)
+            return in_memory(x, self.q, self.axes, self.method, self.nan_policy, self.in_float64)
         K = self.search.K
         if self.kept:
             order = self.kept + tuple(a for a in range(chunk.ndim) if a not in self.kept)
@@ -566,6 +580,8 @@ class PercentileScan:
             return np.concatenate(parts, axis=1) if parts else np.full((len(self.q), 0), np.nan)
         s = self.search
         values = s.values()
+        if self.in_float64:
+            values = values.astype(np.float64)
         out = np.full((s.K, len(self.q)), np.nan)
         offset = 0
         for k, count in enumerate(s.n.tolist()):
