@@ -1,15 +1,14 @@
 """Normalizations built on exact percentiles: robust, quantile, quantile-match, and the
 percentile clipping and channel groups that wrap minmax and zscore.
 
-===============  ===========================================================  =========
-method           what                                                         oracle
-===============  ===========================================================  =========
-robust           (x - median) / (q_hi - q_lo)                                 RobustScaler
-quantile         each value to its quantile (uniform) or the normal's          QuantileTransformer
-quantile-match   each sample's values by rank to the mean sorted sample        Bolstad 2003
---clip-perc.     clip to percentiles, then minmax/zscore fitted on the clipped
---groups G       per-sample statistics over groups of C/G channels             x.reshape(N,H,W,G,C/G)
-===============  ===========================================================  =========
+* robust: (x - median) / (q_hi - q_lo), as scikit-learn's RobustScaler;
+* quantile: each value to its quantile (uniform) or on to the normal distribution, as
+  scikit-learn's QuantileTransformer(subsample=None);
+* quantile-match: each sample's values by rank to the mean sorted sample (Bolstad 2003);
+* --clip-percentiles LO HI: clip to percentiles, then minmax/zscore fitted on the
+  clipped values;
+* --groups G: per-sample statistics over groups of C/G channels (group normalization:
+  ``x.reshape(N, H, W, G, C // G)`` reduced over (1, 2, 4)).
 
 Fits that span samples take several passes (:class:`Passes`): the engine feeds pass 1
 through ``chunk_state``/``absorb`` as for any normalizer, then asks :meth:`next_pass`
@@ -481,7 +480,7 @@ class QuantileMatch(Normalizer):
         return "quantile-match keeps only the ranks of each sample: it cannot be inverted"
 
     def statistics(self):
-        total, n = self.state_
+        _, n = self.state_
         return {"reference": self.reference().reshape(self.shape_[1:]), "samples": n}
 
     def _load_statistics(self, stats):
