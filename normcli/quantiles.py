@@ -253,12 +253,17 @@ def from_keys(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 class RankSearch:
-    """Exact order statistics of K slices of values streamed as (slice, key) pairs.
+    """Exact order statistics of K slices of values streamed as keys.
 
     Stages: "count" (pass 1), then "refine" passes, then "collect" (one pass); each
-    pass feeds :meth:`chunk_state` on pieces of data and :meth:`absorb` in any order
-    (counts add), then :meth:`end_pass`. ``plan(n)`` (n per slice) gives the sorted
+    pass feeds :meth:`chunk_state` on pieces of data and :meth:`absorb` (counts add, so
+    any order), then :meth:`end_pass`. ``plan(n)`` (n per slice) gives the sorted
     target ranks of each slice once pass 1 has counted them.
+
+    Each narrowing leaves a *level*: a table from (row of the level before, next bits
+    of the key) to the row of an active bin, or -1 (as many entries as the histogram
+    it came from, at most HIST_CAP). A key finds its active bin through the levels,
+    one gather each, the keys outside the active bins dropping out on the way.
     """
 
     def __init__(self, dtype: np.dtype, n_slices: int, plan):
@@ -269,13 +274,13 @@ class RankSearch:
         self.stage = "count"
         self.P = 0  # bits of the keys resolved
         self.b = max(1, min(self.W, 16, int(math.log2(max(1, HIST_CAP // self.K)))))
+        self.levels: list[tuple[int, int, np.ndarray]] = []  # (P before, bits, table)
         self.counts: np.ndarray | None = None
         self.collected: list = []
         self.n: np.ndarray | None = None
         self.passes = 0
-        # targets, set after pass 1
-        self.t_slice = self.t_rank = self.t_active = None
-        self.active_slice = self.active_prefix = self.active_count = None
+        self.t_rank = self.t_active = None
+        self.active_prefix = self.active_count = None
         self.t_key: np.ndarray | None = None
 
     @property
@@ -284,48 +289,39 @@ class RankSearch:
 
     # -- per piece -----------------------------------------------------------------------
 
-    def chunk_state(self, slices: np.ndarray | None, keys: np.ndarray):
-        """The state of one piece: ``keys`` (flat, from :func:`to_keys`) and their
-        ``slices`` (flat ints; None when K == 1)."""
+    def chunk_state(self, keys: np.ndarray, slices=None, drop=None):
+        """The state of one piece: ``keys`` (from :func:`to_keys`, any shape), the slice
+        of each (an int array broadcasting to ``keys``; None when K == 1) and which keys
+        to leave out (a bool array of ``keys``' shape, or None)."""
         kt = keys.dtype.type
         if self.stage == "count":
-            idx = (keys >> kt(self.W - self.b)).astype(np.intp)
-            if slices is not None:
-                idx += slices.astype(np.intp) << self.b
+            idx = self._first(keys, slices, drop, self.b)
             return np.bincount(idx, minlength=self.K << self.b)
-        # only keys in a bin of pass 1 that holds a target can be in an active bin
-        coarse = (keys >> kt(self.W - self.b0)).astype(np.intp)
-        if slices is not None:
-            coarse += slices.astype(np.intp) << self.b0
-        near = np.flatnonzero(self._coarse[coarse])
-        keys = keys[near]
-        slices = None if slices is None else slices[near]
-        pos, matched = self._match(slices, keys)
-        kt = keys.dtype.type
+        flat = keys.reshape(-1)
+        row = self._first(keys, slices, drop, self.levels[0][1])
+        if drop is not None:
+            flat = flat[~drop.reshape(-1)]
+        for i, (before, bits, table) in enumerate(self.levels):
+            if i:
+                sub = (flat >> kt(self.W - before - bits)) & kt((1 << bits) - 1)
+                row = (row.astype(np.intp) << bits) + sub.astype(np.intp)
+            row = table[row]
+            keep = row >= 0
+            if not keep.all():
+                row, flat = row[keep], flat[keep]
         if self.stage == "refine":
-            sub = (keys[matched] >> kt(self.W - self.P - self.b)) & kt((1 << self.b) - 1)
-            idx = (pos[matched].astype(np.intp) << self.b) + sub.astype(np.intp)
+            sub = (flat >> kt(self.W - self.P - self.b)) & kt((1 << self.b) - 1)
+            idx = (row.astype(np.intp) << self.b) + sub.astype(np.intp)
             return np.bincount(idx, minlength=len(self.active_prefix) << self.b)
-        return (pos[matched].astype(np.int32), keys[matched])
+        return (row.astype(np.int32), flat)
 
-    def _match(self, slices, keys):
-        """Index of each key's active bin, and which keys lie in one."""
-        prefix = (keys >> keys.dtype.type(self.W - self.P)).astype(np.uint64)
-        active = self.active_prefix
-        if slices is None:
-            return _lookup(active, prefix, 0)
-        if self._active_combined is not None:
-            combined = (slices.astype(np.uint64) << np.uint64(self.P)) | prefix
-            return _lookup(self._active_combined, combined, 0)
-        # slice and prefix do not fit 64 bits together: slice by slice
-        pos = np.zeros(keys.shape, dtype=np.intp)
-        matched = np.zeros(keys.shape, dtype=bool)
-        for s in np.unique(self.active_slice).tolist():
-            first, last = np.searchsorted(self.active_slice, [s, s + 1])
-            mine = slices == s
-            p, m = _lookup(active[first:last], prefix[mine], first)
-            pos[mine], matched[mine] = p, m
-        return pos, matched
+    def _first(self, keys, slices, drop, bits) -> np.ndarray:
+        """Flat index (slice, top ``bits`` bits of the key) of the keys not dropped."""
+        idx = (keys >> keys.dtype.type(self.W - bits)).astype(np.intp)
+        if slices is not None:
+            idx += np.asarray(slices, dtype=np.intp) << bits
+        idx = idx.reshape(-1)
+        return idx if drop is None else idx[~drop.reshape(-1)]
 
     def absorb(self, state) -> None:
         if state is None:
@@ -352,25 +348,14 @@ class RankSearch:
             counts = self._counts(self.K)
             self.n = counts.sum(axis=1)
             ranks = self.plan(self.n)
-            self.t_slice = (
-                np.concatenate([np.full(len(r), s, dtype=np.int64) for s, r in enumerate(ranks)])
+            self.t_active = np.repeat(np.arange(self.K, dtype=np.int64), [len(r) for r in ranks])
+            self.t_rank = (
+                np.concatenate([np.asarray(r, dtype=np.int64) for r in ranks])
                 if ranks
                 else np.zeros(0, dtype=np.int64)
             )
-            self.t_rank = (
-                np.concatenate([np.asarray(r, dtype=np.int64) for r in ranks])
-                if (ranks)
-                else np.zeros(0, dtype=np.int64)
-            )
-            self.active_slice = np.arange(self.K, dtype=np.int64)
             self.active_prefix = np.zeros(self.K, dtype=np.uint64)
-            self.t_active = self.t_slice.copy()
-            self.b0 = self.b
-            self._coarse = np.zeros(self.K << self.b, dtype=bool)
             self._narrow(counts)
-            self._coarse[(self.active_slice << self.b0) + self.active_prefix.astype(np.int64)] = (
-                True
-            )
         elif self.stage == "refine":
             self._narrow(self._counts(len(self.active_prefix)))
         elif self.stage == "collect":
@@ -388,7 +373,7 @@ class RankSearch:
         bins = 1 << self.b
         if len(self.t_rank):
             cum = np.cumsum(counts, axis=1)
-            big = int(cum[:, -1].max()) + 1 if cum.size else 1
+            big = int(cum[:, -1].max()) + 1
             flat = (cum + np.arange(len(cum), dtype=np.int64)[:, None] * big).ravel()
             pos = np.searchsorted(flat, self.t_rank + self.t_active * big, side="right")
             bin_ = pos - self.t_active * bins
@@ -399,26 +384,22 @@ class RankSearch:
             new = np.zeros(0, dtype=np.int64)
         uniq, self.t_active = np.unique(new, return_inverse=True)
         rows, bin_ = uniq // bins, uniq % bins
-        self.active_slice = self.active_slice[rows]
+        table = np.full(counts.size, -1, dtype=np.int32)
+        table[uniq] = np.arange(len(uniq))
+        self.levels.append((self.P, self.b, table))
         self.active_prefix = (self.active_prefix[rows] << np.uint64(self.b)) | bin_.astype(
             np.uint64
         )
-        self.active_count = counts[rows, bin_] if len(uniq) else np.zeros(0, np.int64)
+        self.active_count = counts.reshape(-1)[uniq]
         self.P += self.b
         if self.P >= self.W or not len(uniq):
             self.t_key = self.active_prefix[self.t_active]
             self.stage = "done"
-            return
-        self._active_combined = None
-        if self.P + max(1, (self.K - 1).bit_length()) <= 64:
-            self._active_combined = (
-                self.active_slice.astype(np.uint64) << np.uint64(self.P)
-            ) | self.active_prefix
-        if int(self.active_count.sum()) <= COLLECT_CAP:
+        elif int(self.active_count.sum()) <= COLLECT_CAP:
             self.stage = "collect"
         else:
             self.stage = "refine"
-            room = max(1, HIST_CAP // max(1, len(uniq)))
+            room = max(2, HIST_CAP // max(1, len(uniq)))
             self.b = max(1, min(16, self.W - self.P, int(math.log2(room))))
 
     def _select(self) -> None:
@@ -438,13 +419,6 @@ class RankSearch:
     def values(self) -> np.ndarray:
         """The target values (one per target, in the order of ``plan``'s ranks)."""
         return from_keys(self.t_key, self.dtype)
-
-
-def _lookup(table: np.ndarray, values: np.ndarray, offset: int):
-    """Index (plus ``offset``) of each value in the sorted ``table``, and whether it is
-    there."""
-    pos = np.minimum(np.searchsorted(table, values), len(table) - 1)
-    return pos + offset, table[pos] == values
 
 
 # -- percentiles of an array, as an engine consumer ---------------------------------------
@@ -494,6 +468,11 @@ class PercentileScan:
             self.search = RankSearch(self.dtype, math.prod(self.kept_shape), self._plan)
             self.nan = np.zeros(self.search.K, dtype=np.int64)
         self._zero = int(to_keys(np.zeros(1, self.dtype))[0])
+        # the slice of every value, broadcasting over the reduce axes
+        self._slices = np.expand_dims(
+            np.arange(math.prod(self.kept_shape), dtype=np.intp).reshape(self.kept_shape),
+            self.axes,
+        )
 
     @property
     def done(self) -> bool:
@@ -516,36 +495,18 @@ class PercentileScan:
             if self.exclude_zeros:
                 x = np.where(x == 0, np.nan, x.astype(np.float64))
             return in_memory(x, self.q, self.axes, self.method, self.nan_policy, self.in_float64)
-        K = self.search.K
-        if self.kept:
-            order = self.kept + tuple(a for a in range(chunk.ndim) if a not in self.kept)
-            x = np.transpose(chunk, order).reshape(K, -1)
-        else:
-            x = chunk.reshape(1, -1)
-        keys = to_keys(x)
-        slices = None
-        nan = None
-        drop = None
-        if x.dtype.kind == "f":
-            bad = np.isnan(x)
+        keys = to_keys(chunk)
+        drop = nan = None
+        if chunk.dtype.kind == "f":
+            bad = np.isnan(chunk)
             if bad.any():
                 drop = bad
-                nan = bad.sum(axis=1)
+                nan = np.count_nonzero(bad, axis=self.axes).reshape(-1)
         if self.exclude_zeros:
             zero = keys == keys.dtype.type(self._zero)
             drop = zero if drop is None else drop | zero
-        if K > 1:
-            slices = np.broadcast_to(np.arange(K, dtype=np.int64)[:, None], keys.shape)
-        if drop is not None:
-            keep = ~drop
-            keys = keys[keep]
-            slices = slices[keep] if slices is not None else None
-        else:
-            keys = keys.reshape(-1)
-            slices = slices.reshape(-1) if slices is not None else None
-        if self.search.stage == "count":
-            return self.search.chunk_state(slices, keys), nan
-        return self.search.chunk_state(slices, keys), None
+        slices = self._slices if self.search.K > 1 else None
+        return self.search.chunk_state(keys, slices, drop), nan
 
     def absorb(self, state) -> None:
         if self.per_sample:
