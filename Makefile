@@ -19,17 +19,21 @@ help:
 	@echo "make bench  - benchmarks (writes bench/results.md)"
 	@echo "make plots  - redraw the README's figures in docs/ from sample_data/"
 
+# pip -qq: no notes about this machine's package mirrors; the editable-install notice of
+# setuptools is not for users either.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -qq
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
 
 # Installed state is stamped by the files that define it, so an edit re-installs.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PIP) -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PIP) -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -41,7 +45,7 @@ demo: $(VENV)/.installed
 	$(BIN)/normcli normalize sample_data/mnist_sample.npz $(DEMO)/mnist_per_image.npz -k x_test \
 		-m per-image --force
 	$(BIN)/normcli describe sample_data/mnist_digits -k images
-	$(BIN)/normcli normalize sample_data/mnist_digits $(DEMO)/digits_per_image/ -k images \
+	$(BIN)/normcli normalize sample_data/mnist_digits $(DEMO)/digits_per_image.npz -k images \
 		-m per-image --force
 
 lint: $(VENV)/.installed-test

@@ -26,7 +26,13 @@ def parse_axis(text: str | None) -> AxisSpec | None:
     value = text.strip().lower()
     if value == ALL:
         return ALL
-    parts = [p.strip() for p in value.strip("()").split(",") if p.strip()]
+    inner = value.strip("()")
+    parts = [p.strip() for p in inner.split(",")]
+    if inner.strip() and "" in parts:
+        raise ValueError(
+            f"{text!r} has an empty axis (a comma too many?); write e.g. 1,2 or -1 or all"
+        )
+    parts = [p for p in parts if p]
     if not parts:
         raise ValueError(f"{text!r} is not an axis list; write e.g. 0 or 1,2 or -1 or all")
     try:

@@ -1,7 +1,7 @@
 """Assertions about a dataset, for ``normcli check``: value range, mean and std, unit norm.
 
 Each assertion is judged from figures streamed over the data (the
-:class:`normcli.stats.Moments` of the reduce axes, or the Lp norms of each slice) and
+:class:`normcli.moments.Moments` of the reduce axes, or the Lp norms of each slice) and
 gives an :class:`Outcome`: passed or not, and one line saying what was found. With
 reduce axes that keep some axes, every kept slice must satisfy the assertion and the
 line names the worst slice.
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from normcli.axes import AxisSpec, format_axis
+from normcli.moments import Moments
 from normcli.normalizers import Lp
-from normcli.stats import Moments
 
 #: Absolute tolerance of --mean, --std and --unit-norm when --tol is not given.
 DEFAULT_TOL = 1e-4

@@ -57,3 +57,9 @@ def stopped(exc: BaseException, rest: str) -> Stopped | None:
     if isinstance(exc, Terminated):
         return Stopped(f"terminated{rest}", 143)
     return None
+
+
+class UsageError(ParameterError):
+    """Options that do not go together (``-m scale`` without ``--factor``, ...): the
+    command line shows them as click's usage errors (the usage line, then the error),
+    exit 2."""

@@ -4,7 +4,7 @@ Bins are ``bins`` equal intervals between the data's min and max (the last one c
 as ``numpy.histogram(values, bins)`` makes them. The range comes first, from a streamed
 :class:`ValueRange` (or the statistics already computed); then a :class:`BinCounter`
 counts every chunk. 8- and 16-bit integers are counted value by value
-(:class:`normcli.stats.IntHistogram`) and folded into the bins at the end, which is
+(:class:`normcli.inthist.IntHistogram`) and folded into the bins at the end, which is
 exact and needs no range up front; other dtypes go through ``numpy.histogram`` per
 chunk with the same edges, so the sum over chunks is the histogram of the whole.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from normcli.stats import IntHistogram, histogram_supported
+from normcli.inthist import IntHistogram, histogram_supported
 
 #: Bins of a histogram when the user does not say (``--bins``).
 DEFAULT_BINS = 40

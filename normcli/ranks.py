@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from normcli.stats import BLOCK
+from normcli.grid import BLOCK
 
 
 @dataclass

@@ -17,6 +17,8 @@ import os
 import signal
 import threading
 
+from normcli.errors import Terminated
+
 #: SIGINT and SIGTERM received, noted by the CLI's handlers before they raise: Python
 #: swallows an exception raised in a ``__del__`` method or a weakref callback (h5py runs
 #: many), where a handler may happen to run, so a Ctrl-C could otherwise be lost.
@@ -31,8 +33,6 @@ def check_signals() -> None:
         signals_received.clear()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        from normcli.errors import Terminated
-
         raise Terminated()
 
 

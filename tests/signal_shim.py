@@ -132,18 +132,15 @@ def main(argv: list[str]) -> None:
         os.replace, os.rename = renaming(real_replace), renaming(real_rename)
 
     if where == "rendered":
-        from normcli import render
+        from normcli.cli import normalize
 
-        real_render = render.render_normalize
+        real_render = normalize.render_normalize
 
         def render_normalize(*a, **kw):
             fire()
             return real_render(*a, **kw)
 
-        render.render_normalize = render_normalize
-        import normcli.cli
-
-        normcli.cli.render_normalize = render_normalize
+        normalize.render_normalize = render_normalize
 
     assert where in ("read", "write", "swallowed", "commit", "rename", "rendered"), point
     from normcli.cli import main as normcli_main

@@ -197,7 +197,7 @@ def test_makefile_guard_as_a_real_process(tmp_path, prepared):
 )
 def test_range_verdict_equals_numpy_for_any_data_and_chunking(tmp_path_factory, x, lo, width, rows):
     from normcli.checks import Assertions
-    from normcli.engine import check_file
+    from normcli.ops.check import check_file
 
     path = tmp_path_factory.mktemp("range") / "x.npy"
     np.save(path, x)

@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLE, assert_one_error_line, mnist_sample, run_subprocess, scipy_describe
 from PIL import Image
 
-from normcli import plots
+from normcli.cli import plots
 from normcli.io import open_reader
 
 NPZ = SAMPLE / "mnist_sample.npz"
@@ -338,8 +338,9 @@ def test_normalize_plot_writes_a_png_of_the_expected_size(invoke, tmp_path):
 
 def test_plot_data_before_and_after_are_what_was_read_and_written(tmp_path):
     """What the figure draws: histograms equal numpy's, samples are the first rows."""
-    from normcli.engine import Inspect, NormalizeOptions, normalize_file
     from normcli.normalizers import make_normalizer
+    from normcli.ops.normalize import normalize_file
+    from normcli.ops.options import Inspect, NormalizeOptions
 
     out = tmp_path / "o.npz"
     options = NormalizeOptions(keys=["x_test"], inspect=Inspect(plot=True, bins=30))
@@ -491,7 +492,7 @@ def test_image_folder_in_and_out_with_plot(invoke, tmp_path):
 
 
 def test_image_folder_read_back_in_another_order_skips_the_pairing(invoke, tmp_path, monkeypatch):
-    from normcli.io.images import ImageFolderWriter
+    from normcli.io.image_writer import ImageFolderWriter
 
     real = ImageFolderWriter.files
     monkeypatch.setattr(ImageFolderWriter, "files", property(lambda w: real.fget(w)[::-1]))

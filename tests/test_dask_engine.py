@@ -24,8 +24,9 @@ from conftest import (
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
-from normcli.engine import Progress, describe_arrays  # noqa: E402
 from normcli.io import open_reader  # noqa: E402
+from normcli.ops.describe import describe_arrays  # noqa: E402
+from normcli.reporting import Reporter  # noqa: E402
 
 RNG = np.random.default_rng(88)
 N = 64
@@ -276,7 +277,7 @@ def test_ctrl_c_while_workers_write_leaves_the_previous_store(
 ):
     """Interrupted between blocks (here), with workers writing blocks to the temporary
     store: exit 130, the old OUTPUT intact, no temporary store left behind."""
-    from normcli.engine import ApplyStep
+    from normcli.engines import ApplyStep
 
     calls = {"n": 0}
     original = ApplyStep.absorb_before
@@ -345,13 +346,13 @@ def test_missing_extra_names_it(invoke, data, monkeypatch):
 
 
 def test_library_describe_with_a_runner(cluster, data):
-    from normcli.dask_engine import DaskRunner
+    from normcli.engines.dask_runner import DaskRunner
 
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         runner = DaskRunner(client)
         with open_reader(data["inputs"]["zarr"]) as reader:
             infos = [reader.info("images")]
-            got = describe_arrays(reader, infos, progress=Progress(), runner=runner)
+            got = describe_arrays(reader, infos, progress=Reporter(), runner=runner)
     assert_matches_scipy(got[0].stats, scipy_describe(data["images"]))
 
 

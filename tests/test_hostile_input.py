@@ -75,7 +75,7 @@ def no_output_opened(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("OUTPUT was opened before the input was refused")
 
-    monkeypatch.setattr("normcli.io.open_writer", forbidden)
+    monkeypatch.setattr("normcli.ops.normalize.open_writer", forbidden)
 
 
 # == .npy and .npz ===========================================================================

@@ -28,7 +28,8 @@ from PIL import Image
 
 from normcli.errors import InputError
 from normcli.io import ReadOptions, open_reader, open_writer
-from normcli.io.images import ImageOutput, natural_key
+from normcli.io.image_writer import ImageOutput
+from normcli.io.images import natural_key
 
 RNG = np.random.default_rng(42)
 
@@ -607,10 +608,12 @@ def test_sample_digits_as_a_real_process(tmp_path):
 
 
 def test_tiff_without_tifffile_names_the_extra(invoke, tmp_path, monkeypatch):
+    import normcli.io.image_writer as image_writer
     import normcli.io.images as images
 
     write_folder(tmp_path / "t", grey(2), image_format="tiff")
     monkeypatch.setattr(images, "_tifffile", lambda: None)
+    monkeypatch.setattr(image_writer, "_tifffile", lambda: None)
     result = invoke("describe", tmp_path / "t")
     assert result.exit_code == 1
     assert_one_error_line(result, "000000.tif", "normcli[tiff]")

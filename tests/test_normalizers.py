@@ -15,6 +15,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.preprocessing import normalize as sk_normalize
 
 from normcli.errors import ParameterError
+from normcli.moments import describe
 from normcli.normalizers import (
     Lp,
     MinMax,
@@ -22,10 +23,9 @@ from normcli.normalizers import (
     Scale,
     ZScore,
     make_normalizer,
-    normalizer_from_params,
-    params_document,
 )
-from normcli.stats import describe, moments
+from normcli.params import normalizer_from_params, params_document
+from normcli.stats import moments
 
 RNG = np.random.default_rng(11)
 

@@ -2,7 +2,7 @@
 
 Every chunk size (down to one row), every number of compute threads and every engine
 must give the same figures and the same values written, to the bit: the statistics
-fold fixed groups of rows (``normcli.stats.GridFold``). The pipeline reads pieces here,
+fold fixed groups of rows (``normcli.grid.GridFold``). The pipeline reads pieces here,
 computes them on a thread pool and writes them on a writer thread; whatever fails in
 any of them must end as the usual one-line error (or exit 130 on Ctrl-C), with nothing
 written and no thread left running.
@@ -28,10 +28,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from normcli import stats
-from normcli.engine import LocalRunner, NormalizeOptions, normalize_file
+from normcli import grid, kernels, stats
+from normcli.engines import LocalRunner
 from normcli.errors import OutputError
 from normcli.normalizers import make_normalizer
+from normcli.ops.normalize import normalize_file
+from normcli.ops.options import NormalizeOptions
 
 RNG = np.random.default_rng(6)
 
@@ -140,7 +142,7 @@ def test_any_chunking_folds_the_same_groups(x, block, cuts, axes, exclude_zeros)
         step = cuts[len(bounds) % len(cuts)]
         bounds.append((start, min(len(x), start + step)))
         start += step
-    with mock.patch.object(stats, "BLOCK", block):
+    with mock.patch.object(grid, "BLOCK", block), mock.patch.object(kernels, "BLOCK", block):
         whole = stats.Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
         whole.update(x)
         cut = stats.Accumulator(x.shape, x.dtype, axes, exclude_zeros=exclude_zeros)
@@ -169,10 +171,10 @@ def test_chunks_out_of_order_are_refused():
 
 
 def test_grid_pieces_cut_at_the_lines_only():
-    assert list(stats.grid_pieces(0, 10, 4)) == [(0, 4), (4, 8), (8, 10)]
-    assert list(stats.grid_pieces(5, 10, 4)) == [(0, 3), (3, 7), (7, 10)]
-    assert list(stats.grid_pieces(5, 2, 4)) == [(0, 2)]
-    assert list(stats.grid_pieces(3, 1, 1)) == [(0, 1)]
+    assert list(grid.grid_pieces(0, 10, 4)) == [(0, 4), (4, 8), (8, 10)]
+    assert list(grid.grid_pieces(5, 10, 4)) == [(0, 3), (3, 7), (7, 10)]
+    assert list(grid.grid_pieces(5, 2, 4)) == [(0, 2)]
+    assert list(grid.grid_pieces(3, 1, 1)) == [(0, 1)]
 
 
 # -- readers that read into the pipeline's buffers ----------------------------------------
@@ -214,7 +216,7 @@ def test_npy_reads_into_given_buffers_what_it_streams(tmp_path, array):
 
 
 def test_hdf5_reads_into_given_buffers_whole_stored_chunks(tmp_path):
-    from normcli.engine import _piece_rows
+    from normcli.engines.local import _piece_rows
     from normcli.io.hdf5 import Hdf5Reader
 
     x = np.arange(1000 * 6, dtype=np.float32).reshape(1000, 6)
@@ -230,10 +232,10 @@ def test_hdf5_reads_into_given_buffers_whole_stored_chunks(tmp_path):
 
 
 def test_pieces_in_flight_stay_within_the_chunk_size(tmp_path, invoke, monkeypatch):
-    from normcli import engine
+    from normcli.engines import pipeline
 
     held = []  # bytes of the buffers of every pass, as it ends
-    original_exit = engine._Pipeline.__exit__
+    original_exit = pipeline.Pipeline.__exit__
 
     def exit_(self, *exc):
         slots = []
@@ -247,7 +249,7 @@ def test_pieces_in_flight_stay_within_the_chunk_size(tmp_path, invoke, monkeypat
             self.free.put(s)
         return original_exit(self, *exc)
 
-    monkeypatch.setattr(engine._Pipeline, "__exit__", exit_)
+    monkeypatch.setattr(pipeline.Pipeline, "__exit__", exit_)
     x = dataset(2000, 1000)  # 8 MB
     np.save(tmp_path / "x.npy", x)
     for command in (("describe", tmp_path / "x.npy"), ("normalize", tmp_path / "x.npy",
@@ -294,7 +296,7 @@ def _fail_on_call(n, exc):
 def _fail_in(monkeypatch, where: str, fail) -> None:
     """Call ``fail()`` before every read of a piece (``reader``), every transform of one
     (``compute``, on a compute thread) or every write (``writer``, on the writer thread)."""
-    from normcli.engine import ApplyStep
+    from normcli.engines import ApplyStep
     from normcli.io import npy
 
     if where == "reader":
@@ -410,12 +412,12 @@ def test_ctrl_c_while_threads_start_or_stop_is_acted_on_after(
     """A KeyboardInterrupt raised inside the threading module's own Python code (in
     Thread.start or Thread.join) can break its locks: a hang, or a traceback. There,
     Ctrl-C is held back and acted on once the threads are started or stopped."""
-    from normcli import engine
+    from normcli.engines import local, pipeline
 
     src = _big_npy(tmp_path)
     calls = {"n": 0}
     if where == "starting":
-        original = engine._thread
+        original = pipeline._thread
 
         def thread(target, name):
             started = original(target, name)
@@ -425,9 +427,9 @@ def test_ctrl_c_while_threads_start_or_stop_is_acted_on_after(
                 time.sleep(0.05)  # would be raised here, were it not held back
             return started
 
-        monkeypatch.setattr(engine, "_thread", thread)
+        monkeypatch.setattr(pipeline, "_thread", thread)
     else:
-        original = engine._Pipeline._work
+        original = pipeline.Pipeline._work
 
         def work(self):
             original(self)  # told to stop: the main thread is joining the threads
@@ -435,12 +437,12 @@ def test_ctrl_c_while_threads_start_or_stop_is_acted_on_after(
             if calls["n"] == 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
-        monkeypatch.setattr(engine._Pipeline, "_work", work)
+        monkeypatch.setattr(pipeline.Pipeline, "_work", work)
     out = tmp_path / "out"
     out.mkdir()
     r = invoke("normalize", src, out / "o.npy", "-m", "zscore", "--chunk-size", "1MiB")
     if where == "starting":  # not interrupted midway: every thread of pass 1 started
-        assert calls["n"] == engine.compute_threads()
+        assert calls["n"] == local.compute_threads()
     assert r.exit_code == 130, r.stderr
     assert_one_error_line(r, "interrupted")
     assert listing(out) == []

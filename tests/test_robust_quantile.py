@@ -14,8 +14,9 @@ from normalize_oracle import assert_close, oracle, tolerance
 from scipy.stats import rankdata
 from sklearn.preprocessing import QuantileTransformer, RobustScaler
 
-from normcli.normalizers import make_normalizer, normalizer_from_params, params_document
-from normcli.normalizers_robust import match_ranks
+from normcli.normalizers import make_normalizer
+from normcli.normalizers.quantile import match_ranks
+from normcli.params import normalizer_from_params, params_document
 
 DTYPES = ["uint8", "int16", "float16", "float32", "float64"]
 

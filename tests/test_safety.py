@@ -298,7 +298,7 @@ RAW_CONTROLS = ("\x1b", "\r", "\x07")
 
 def assert_literal(text: str, *names: str) -> None:
     """No terminal control character got through; each name is shown, escaped."""
-    from normcli.render import printable
+    from normcli.cli.text import printable
 
     for c in RAW_CONTROLS:
         assert c not in text, (c, text)
@@ -392,7 +392,8 @@ def test_progress_bar_shows_names_literally():
 
     from rich.console import Console
 
-    from normcli.render import Renderer, RichProgress
+    from normcli.cli.progress import RichProgress
+    from normcli.cli.render import Renderer
 
     renderer = Renderer()
     renderer.err = Console(file=io.StringIO(), force_terminal=True, width=120)
@@ -582,7 +583,7 @@ def test_invert_to_the_original_integers_is_exact_and_saturates(method, dtype, t
     assert r.exit_code == 0, r.stderr
     info = np.iinfo(dtype)
     doc = json.loads(p.read_text())
-    from normcli.normalizers import normalizer_from_params
+    from normcli.params import normalizer_from_params
 
     norm_obj = normalizer_from_params(doc, "p")
     exact = norm_obj.inverse_transform(beyond, dtype=np.float64)
@@ -900,9 +901,9 @@ def fill_disk_after(monkeypatch, fmt: str, budget: int) -> None:
 
         monkeypatch.setattr(hdf5, "open", opener(builtins.open), raising=False)
     elif fmt == "images":
-        from normcli.io import images
+        from normcli.io import image_writer
 
-        monkeypatch.setattr(images, "open", opener(builtins.open), raising=False)
+        monkeypatch.setattr(image_writer, "open", opener(builtins.open), raising=False)
     elif fmt == "zarr":
         local = pytest.importorskip("zarr.storage._local")
         real_put = local._put

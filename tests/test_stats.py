@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from normcli.stats import IntHistogram, Moments, describe, histogram_supported, moments
+from normcli.inthist import IntHistogram, histogram_supported
+from normcli.moments import Moments, describe
+from normcli.stats import moments
 
 RNG = np.random.default_rng(20261123)
 

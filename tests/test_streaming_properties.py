@@ -1,7 +1,7 @@
 """Streaming changes nothing: Hypothesis over dtype, shape, axis and chunk size.
 
 For every normalizer, through the library entry point the CLI calls
-(:func:`normcli.engine.normalize_file`, a real file written and read back):
+(:func:`normcli.ops.normalize.normalize_file`, a real file written and read back):
 
 - the output equals a one-shot float64 numpy oracle (tests/normalize_oracle.py):
   float64 output to 1e-9 relative (relative to the terms of the formula), float32
@@ -31,9 +31,10 @@ from hypothesis.extra import numpy as hnp
 from normalize_oracle import assert_close, oracle, tolerance
 
 from normcli.axes import parse_axis
-from normcli.engine import NormalizeOptions, normalize_file
 from normcli.io import open_reader
 from normcli.normalizers import make_normalizer
+from normcli.ops.normalize import invert_file, normalize_file
+from normcli.ops.options import NormalizeOptions
 
 DTYPES = [np.uint8, np.uint16, np.int32, np.float16, np.float32, np.float64]
 ORDERS = [0.0, 1.0, 2.0, 3.0, 0.5, math.inf]
@@ -146,7 +147,10 @@ def run(src, out, method, axis, opts, chunk_rows, x, dtype, *, params=None, inve
     if params is None:
         spec = parse_axis(axis) if axis is not None else None
         make = lambda: make_normalizer(method, spec, **opts)  # noqa: E731
-    report = normalize_file(src, out, make, options, params_doc=params, invert=invert)
+    if invert:
+        report = invert_file(src, out, params, options)
+    else:
+        report = normalize_file(src, out, make, options, params_doc=params)
     return report, load(out)
 
 

@@ -1,6 +1,8 @@
-"""Formats: one module each, chosen by the path.
+"""Formats: one module each, registered in one table, chosen by the path.
 
-``open_reader(path)`` and ``open_writer(path)`` pick the module from the file's
+:data:`FORMATS` says, for every format, the names it is known by, the module that
+reads and writes it, and its reader and writer classes (imported only when used).
+``open_reader(path)`` and ``open_writer(path)`` pick the entry from the file's
 extension, or from the path being a directory (an image folder; a ``.zarr`` store is a
 directory too); every reader and writer follows the small protocols in
 :mod:`normcli.io.base`.
@@ -8,17 +10,21 @@ directory too); every reader and writer follows the small protocols in
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from normcli.errors import InputError, OutputError, ParameterError
 from normcli.io.base import ArrayInfo, ArraySink, Reader, Writer, rows_per_chunk
+from normcli.io.idx import is_idx_name
 
 __all__ = [
+    "FORMATS",
     "ONE_ARRAY_FORMATS",
     "ArrayInfo",
     "ArraySink",
+    "Format",
     "ReadOptions",
     "Reader",
     "Writer",
@@ -48,22 +54,69 @@ class ReadOptions:
     allow_external: bool = False
 
 
+@dataclass(frozen=True)
+class Format:
+    """One format of the registry: how it is named and where its code lives."""
+
+    name: str
+    #: File-name endings that select it (lower case); none for a folder of images.
+    suffixes: tuple[str, ...]
+    module: str
+    reader: str
+    #: The writer class, or None for a format normcli only reads.
+    writer: str | None
+    #: True for a directory (a store or a folder), False for one file.
+    directory: bool = False
+    #: What it is, for messages and docs.
+    notes: str = ""
+    #: The writer's module, when it is not ``module``.
+    writer_module: str | None = None
+
+    def load(self, what: str) -> type:
+        """The reader or writer class (``what``: "reader" or "writer")."""
+        name = self.writer_module if what == "writer" and self.writer_module else self.module
+        return getattr(importlib.import_module(name), getattr(self, what))
+
+
+#: Every format normcli reads or writes. The order is the order suffixes are tried.
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("zarr", (".zarr",), "normcli.io.zarr", "ZarrReader", "ZarrWriter", True,
+               "Zarr v3 stores (normcli[zarr])"),
+        Format("npy", (".npy",), "normcli.io.npy", "NpyReader", "NpyWriter",
+               notes="one numpy array"),
+        Format("npz", (".npz",), "normcli.io.npz", "NpzReader", "NpzWriter",
+               notes="numpy's zip of arrays (no pickles)"),
+        Format("hdf5", HDF5_SUFFIXES, "normcli.io.hdf5", "Hdf5Reader", "Hdf5Writer",
+               notes="HDF5 datasets, by their path"),
+        Format("idx", (), "normcli.io.idx", "IdxReader", None,
+               notes="MNIST's IDX files (-ubyte, -ubyte.gz), read only"),
+        Format("images", (), "normcli.io.images", "ImageFolderReader", "ImageFolderWriter",
+               True, "a folder of PNG, JPEG or TIFF images (class subfolders)",
+               "normcli.io.image_writer"),
+    )
+}  # fmt: skip
+
+
+def _by_suffix(name: str) -> str | None:
+    name = name.lower()
+    for fmt in FORMATS.values():
+        if fmt.suffixes and name.endswith(fmt.suffixes):
+            return fmt.name
+    return None
+
+
 def input_format(path: Path) -> str:
     """The format name for an input path: npy, npz, hdf5, idx, zarr, or images (a directory)."""
     if path.name.lower().endswith(".zarr"):
         return "zarr"
     if path.is_dir():
         return "images"
-    name = path.name.lower()
-    if name.endswith(".npy"):
-        return "npy"
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith(HDF5_SUFFIXES):
-        return "hdf5"
-    from normcli.io.idx import is_idx_name
-
-    if is_idx_name(name):
+    fmt = _by_suffix(path.name)
+    if fmt is not None:
+        return fmt
+    if is_idx_name(path.name.lower()):
         return "idx"
     raise InputError(
         f"{path}: unknown format {path.suffix or '(no extension)'!s}; normcli reads .npy, "
@@ -83,14 +136,10 @@ def output_format(path: str | os.PathLike) -> str:
         return "zarr"  # a directory store, not a folder of images
     if is_folder_target(path):
         return "images"
+    fmt = _by_suffix(Path(path).name)
+    if fmt is not None and FORMATS[fmt].writer is not None:
+        return fmt
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith(".npy"):
-        return "npy"
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith(HDF5_SUFFIXES):
-        return "hdf5"
     raise OutputError(
         f"{path}: unknown output format {path.suffix or '(no extension)'!s}; write .npy, "
         ".npz, .h5/.hdf5 or .zarr, or end OUTPUT with / to write a folder of images"
@@ -120,29 +169,12 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
 
 
 def _open_reader(path: Path, fmt: str, options: ReadOptions) -> Reader:
+    cls = FORMATS[fmt].load("reader")
     if fmt == "images":
-        from normcli.io.images import ImageFolderReader
-
-        return ImageFolderReader(path, mode=options.mode, max_pixels=options.max_pixels)
-    if fmt == "zarr":
-        from normcli.io.zarr import ZarrReader
-
-        return ZarrReader(path)
-    if fmt == "idx":
-        from normcli.io.idx import IdxReader
-
-        return IdxReader(path)
-    if fmt == "npy":
-        from normcli.io.npy import NpyReader
-
-        return NpyReader(path)
-    if fmt == "npz":
-        from normcli.io.npz import NpzReader
-
-        return NpzReader(path)
-    from normcli.io.hdf5 import Hdf5Reader
-
-    return Hdf5Reader(path, allow_external=options.allow_external)
+        return cls(path, mode=options.mode, max_pixels=options.max_pixels)
+    if fmt == "hdf5":
+        return cls(path, allow_external=options.allow_external)
+    return cls(path)
 
 
 def open_writer(
@@ -150,27 +182,11 @@ def open_writer(
 ) -> Writer:
     """A writer for ``path`` (its format from the extension), writing to a temp file.
 
-    ``image_output`` (an :class:`normcli.io.images.ImageOutput`) says how an image
+    ``image_output`` (an :class:`normcli.io.image_writer.ImageOutput`) says how an image
     folder is written.
     """
     fmt = output_format(path)
-    path = Path(path)
+    cls = FORMATS[fmt].load("writer")
     if fmt == "images":
-        from normcli.io.images import ImageFolderWriter
-
-        return ImageFolderWriter(path, compression=compression, options=image_output)
-    if fmt == "zarr":
-        from normcli.io.zarr import ZarrWriter
-
-        return ZarrWriter(path, compression=compression)
-    if fmt == "npy":
-        from normcli.io.npy import NpyWriter
-
-        return NpyWriter(path, compression=compression)
-    if fmt == "npz":
-        from normcli.io.npz import NpzWriter
-
-        return NpzWriter(path, compression=compression)
-    from normcli.io.hdf5 import Hdf5Writer
-
-    return Hdf5Writer(path, compression=compression)
+        return cls(Path(path), compression=compression, options=image_output)
+    return cls(Path(path), compression=compression)

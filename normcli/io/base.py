@@ -211,7 +211,7 @@ class Reader:
 
     def info(self, name: str) -> ArrayInfo:
         for a in self.arrays():
-            if a.name == name:
+            if a.name in (name, name.lstrip("/")):  # /group/name, as h5py writes it
                 return a
         raise ParameterError(
             f"no array {name!r} in {self.path}; it holds: {', '.join(self.names()) or 'none'}"

@@ -1,6 +1,6 @@
 """``--engine dask``: the local engine's plan, its passes run by Dask over the chunks.
 
-The plan is the same (normcli.engine): pass 1 takes the before-statistics and fits,
+The plan is the same (normcli.ops): pass 1 takes the before-statistics and fits,
 pass 2 transforms, writes and measures what was written. Only the loop differs. The
 input becomes a dask.array whose blocks are the rows ``--chunk-size`` gives (aligned
 to the stored chunks); each block's task runs the local engine's per-chunk functions
@@ -8,7 +8,7 @@ to the stored chunks); each block's task runs the local engine's per-chunk funct
 the block's first row) on a worker, and this process absorbs their results in block
 order with the same merges (``Accumulator.absorb``, ``Moments.merge``, the
 normalizers' ``_merge``). The statistics fold fixed groups of rows whatever the
-blocks (``normcli.stats.GridFold``), so the figures and the written values are those
+blocks (``normcli.grid.GridFold``), so the figures and the written values are those
 of the local engine, to the bit, though its pieces are smaller.
 
 Blocks are read on the workers (a :class:`RowSource` holds a path and a name, and
@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from normcli.engine import LocalRunner, Runner, _as_stream_shape, single_blas_thread
+from normcli.engines.base import Runner, as_stream_shape, finish_chunk, single_blas_thread
+from normcli.engines.local import LocalRunner
 from normcli.errors import NormcliError, ParameterError
 from normcli.io import open_reader, rows_per_chunk
 
@@ -135,7 +136,7 @@ class RowSource:
         index = index if isinstance(index, tuple) else (index,)
         start, stop, _ = index[0].indices(self.shape[0])
         with open_reader(self.path, self.options) as reader:
-            block = _as_stream_shape(reader.read_rows(self.name, start, stop))
+            block = as_stream_shape(reader.read_rows(self.name, start, stop))
         rest = index[1:]
         if all(r == slice(None) for r in rest):
             return block
@@ -271,8 +272,6 @@ class DaskRunner(Runner):
         self, reader, info, step, writer, *, chunk_bytes, progress, label, check=None, watch=None
     ) -> np.dtype:
         import dask
-
-        from normcli.engine import finish_chunk
 
         blocks, bounds = self._blocks(reader, info, chunk_bytes)
         region = None

@@ -7,9 +7,16 @@ the command already parsed (sizes in bytes, axes as tuples).
 
 from __future__ import annotations
 
+import os
+import shlex
+
 import click
 
 from normcli.axes import parse_axis
+from normcli.cli.plots import check_plot_path, require_matplotlib
+from normcli.histogram import DEFAULT_BINS
+from normcli.io import ReadOptions, open_reader
+from normcli.ops.options import Inspect
 from normcli.units import parse_size
 
 
@@ -43,14 +50,50 @@ input_argument = click.argument(
 )
 output_argument = click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=str))
 
-key_option = click.option(
-    "-k",
-    "--key",
-    "keys",
-    multiple=True,
-    metavar="NAME",
-    help="Array to use (repeatable). Without it: every array for ls/describe; for "
-    "normalize, the only array of the file.",
+
+def complete_keys(ctx, param, incomplete):
+    """Shell completion of -k: the array names of the INPUT already typed."""
+    path = ctx.params.get("input_path") or _typed_input()
+    if not path:
+        return []
+    try:
+        with open_reader(path) as reader:
+            names = [a.name for a in reader.arrays()]
+    except Exception:  # completion never fails loudly
+        return []
+    return [name for name in names if name.startswith(incomplete.lstrip("/"))]
+
+
+def _typed_input() -> str | None:
+    """INPUT from the words the shell is completing (click has not parsed it while the
+    value of -k is still missing): the first word after the command that is a path."""
+    try:
+        words = shlex.split(os.environ.get("COMP_WORDS", ""))
+    except ValueError:
+        return None
+    for word in words[2:]:
+        if not word.startswith("-") and os.path.exists(word):
+            return word
+    return None
+
+
+def key_option(help_text: str):
+    """-k/--key NAME (repeatable), with the command's own help and names completed."""
+    return click.option(
+        "-k",
+        "--key",
+        "keys",
+        multiple=True,
+        metavar="NAME",
+        shell_complete=complete_keys,
+        help=help_text,
+    )
+
+
+DESCRIBE_KEYS = "Array to describe (repeatable; /group/name for HDF5). Default: every array."
+NORMALIZE_KEYS = (
+    "Array to normalize (repeatable; /group/name for HDF5); the others are copied through. "
+    "Default: the file's only array (an image folder's images)."
 )
 chunk_size_option = click.option(
     "--chunk-size",
@@ -59,7 +102,8 @@ chunk_size_option = click.option(
     show_default=True,
     callback=_size_callback,
     metavar="SIZE",
-    help="Bytes of input read per chunk, with units (64MiB, 512KiB, 1GB).",
+    help="Bytes of data held in memory at once (every piece being read, computed or "
+    "written), with units (64MiB, 512KiB, 1GB).",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout, nothing else."
@@ -167,7 +211,19 @@ def allow_external() -> bool:
 
 output_options = compose(json_option, quiet_option)
 image_read_options = compose(mode_option, max_pixels_option)
-read_options = compose(key_option, chunk_size_option, image_read_options, allow_external_option)
+
+
+def read_options(keys_help: str):
+    """-k (with the command's help), --chunk-size, the image and HDF5 reading options."""
+    return compose(
+        key_option(keys_help), chunk_size_option, image_read_options, allow_external_option
+    )
+
+
+def read_options_from(image_mode, max_pixels) -> ReadOptions:
+    """The readers' options of the running command."""
+    return ReadOptions(mode=image_mode, max_pixels=max_pixels, allow_external=allow_external())
+
 
 csv_option = click.option(
     "--csv", "as_csv", is_flag=True, help="Print a CSV table on stdout (one header line)."
@@ -209,16 +265,11 @@ def make_inspect(
 ):
     """The engine's Inspect for --hist/--bins/--plot (None when none is asked), with
     matplotlib and the plot's path checked before any work is done."""
-    from normcli.engine import Inspect
-    from normcli.histogram import DEFAULT_BINS
-
     if bins is not None and not (hist or plot_path):
         raise click.UsageError("--bins sets the bins of --hist and --plot; add one of them")
     if not (hist or plot_path or check_ranks):
         return None
     if plot_path:
-        from normcli.plots import check_plot_path, require_matplotlib
-
         require_matplotlib()
         check_plot_path(plot_path, force=force, input_path=input_path)
     return Inspect(

@@ -7,22 +7,28 @@ the cursor or recolour the terminal.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape as escape_markup
 from rich.table import Table
 from rich.text import Text
 
-from normcli.engine import Progress
+from normcli.cli.progress import RichProgress, WarningsOnly
+from normcli.cli.text import literal, printable
+from normcli.documents import (
+    check_document,
+    describe_document,
+    fit_document,
+    ls_document,
+    normalize_document,
+)
 from normcli.jsonfmt import dumps, strict
-from normcli.stats import COUNT_FIELDS, STAT_FIELDS, to_python
+from normcli.moments import COUNT_FIELDS, STAT_FIELDS
+from normcli.reporting import Reporter
 from normcli.units import format_bytes
 
 #: Rows of a statistics table, in scipy.stats.describe's order, then the counts.
@@ -40,25 +46,6 @@ TABLE_ROWS = (
 )
 #: At most this many kept slices get a column each; more are summarised.
 MAX_COLUMNS = 16
-
-
-def printable(text: object) -> str:
-    """``text`` with control characters escaped (``\\x1b`` shown as ``\\x1b``)."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    out = []
-    for ch in s:
-        if ch.isprintable() or ch == " ":
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
-
-
-def literal(text: object, style: str = "") -> Text:
-    """A rich Text that is never interpreted as markup."""
-    return Text(printable(text), style=style)
 
 
 def fmt_number(value, count: bool = False) -> str:
@@ -124,101 +111,13 @@ class Renderer:
         if not self.quiet:
             self.out.print(text, soft_wrap=True)
 
-    def progress(self) -> Progress:
+    def progress(self) -> Reporter:
         if self.quiet or self.as_json or self.as_csv or not self.err.is_terminal:
-            return _WarningsOnly(self)
+            return WarningsOnly(self)
         return RichProgress(self)
 
 
-class _WarningsOnly(Progress):
-    def __init__(self, renderer: Renderer):
-        self.renderer = renderer
-
-    def warn(self, message: str) -> None:
-        self.renderer.warn(message)
-
-
-class RichProgress(Progress):
-    """A progress bar on stderr that appears only once work has taken a second."""
-
-    DELAY = 1.0
-
-    def __init__(self, renderer: Renderer):
-        self.renderer = renderer
-        self._bar = None
-        self._task = None
-        self._started = 0.0
-        self._done = 0
-        self._total = 0
-        self._description = ""
-
-    @contextlib.contextmanager
-    def task(self, description: str, total: int) -> Iterator[Progress]:
-        self._started = time.monotonic()
-        self._done, self._total, self._description = 0, total, description
-        try:
-            yield self
-        finally:
-            if self._bar is not None:
-                self._bar.stop()
-                self._bar = None
-
-    def advance(self, amount: int) -> None:
-        self._done += amount
-        if self._bar is None:
-            if time.monotonic() - self._started < self.DELAY:
-                return
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=self.renderer.err,
-                transient=True,
-            )
-            self._bar.start()
-            # the description is rendered as markup: a name such as "[red]x" stays literal
-            self._task = self._bar.add_task(
-                escape_markup(printable(self._description)), total=self._total
-            )
-        self._bar.update(self._task, completed=self._done)
-
-    def warn(self, message: str) -> None:
-        self.renderer.warn(message)
-
-
 # -- documents -------------------------------------------------------------------------
-
-
-def array_document(item) -> dict:
-    """The JSON object of one described array (DESIGN.md's contract)."""
-    doc = {
-        "name": item.name,
-        "shape": list(item.shape),
-        "dtype": str(item.dtype),
-        "axis": None if item.axes is None else list(item.axes),
-        "stats": to_python(item.stats),
-    }
-    if getattr(item, "percentiles", None):
-        doc["percentiles"] = percentiles_document(item.percentiles)
-        doc["percentile_method"] = item.percentile_method
-    return doc
-
-
-def percentiles_document(percentiles: dict) -> dict:
-    """``{"p50": values}`` as JSON: ``{"50": value, ...}`` (nested lists with kept axes)."""
-    converted = to_python(percentiles)
-    return {label[1:]: value for label, value in converted.items()}
 
 
 # -- tables ----------------------------------------------------------------------------
@@ -289,16 +188,7 @@ def render_describe(
     nonzero values with --exclude-zeros, all values otherwise)."""
     shown = "nonzero" if exclude_zeros else "all"
     if renderer.as_json:
-        arrays = []
-        for item in items:
-            doc = array_document(item)
-            if hist and item.histograms:
-                doc["histogram"] = item.histograms[shown].document()
-            arrays.append(doc)
-        doc = {"input": input_path, "arrays": arrays}
-        if exclude_zeros:
-            doc["exclude_zeros"] = True
-        renderer.json(doc)
+        renderer.json(describe_document(input_path, items, exclude_zeros=exclude_zeros, hist=hist))
         return
     if renderer.as_csv:
         renderer.csv(*describe_csv(items))
@@ -359,9 +249,8 @@ def describe_csv(items) -> tuple[list[str], list[list]]:
                 cells.append(_csv_number(value, key in COUNT_FIELDS))
             found = getattr(item, "percentiles", None) or {}
             for key in extra:
-                cells.append(
-                    _csv_number(np.asarray(found[key])[index], False) if key in found else ""
-                )
+                value = np.asarray(found[key])[index] if key in found else None
+                cells.append("" if value is None else _csv_number(value, False))
             rows.append(cells)
     return header, rows
 
@@ -430,21 +319,7 @@ def histogram_caption(columns) -> Text:
 
 def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
     if renderer.as_json:
-        renderer.json(
-            {
-                "input": input_path,
-                "format": fmt,
-                "arrays": [
-                    {
-                        "name": a.name,
-                        "shape": list(a.shape),
-                        "dtype": str(a.dtype),
-                        "bytes": a.nbytes,
-                    }
-                    for a in infos
-                ],
-            }
-        )
+        renderer.json(ls_document(input_path, fmt, infos))
         return
     if renderer.as_csv:
         rows = [[a.name, _shape_text(a.shape), str(a.dtype), a.nbytes] for a in infos]
@@ -474,46 +349,6 @@ def _params_summary(params: dict) -> str:
     opts = params.get("options") or {}
     parts = [f"{k}={v}" for k, v in opts.items() if v is not None and v is not False]
     return printable(" ".join(parts))  # a --params file's options are shown as they are
-
-
-def _inspected(a, inspect) -> dict:
-    """The JSON of --hist and --check-ranks for one normalized array."""
-    out = {}
-    if inspect is not None and inspect.hist and a.histograms:
-        out["histogram"] = {
-            side: a.histograms[side][inspect.shown].document() for side in ("before", "after")
-        }
-    if a.ranks is not None:
-        out["rank_check"] = a.ranks.document()
-    return out
-
-
-def normalize_document(report, inspect=None) -> dict:
-    doc = {
-        "input": report.input,
-        "output": report.output,
-        "arrays": [
-            {
-                "name": a.name,
-                "shape": list(a.shape),
-                "dtype_in": str(a.dtype_in),
-                "dtype_out": str(a.dtype_out),
-                "method": a.method,
-                "axis": a.axis,
-                "params": a.params,
-                "before": to_python(a.before),
-                "after": to_python(a.after),
-                **_inspected(a, inspect),
-            }
-            for a in report.arrays
-        ],
-        "passed": list(report.passed),
-    }
-    if report.dropped:
-        doc["dropped"] = list(report.dropped)
-    if report.params_file:
-        doc["params_file"] = report.params_file
-    return doc
 
 
 def render_normalize(renderer: Renderer, report, inspect=None) -> None:
@@ -551,10 +386,7 @@ def render_normalize(renderer: Renderer, report, inspect=None) -> None:
 
 def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, saved) -> None:
     if renderer.as_json:
-        out = {"input": input_path, "params": doc, "before": to_python(before)}
-        if saved:
-            out["params_file"] = saved
-        renderer.json(out)
+        renderer.json(fit_document(input_path, doc, before, saved))
         return
     fitted = doc.get("fitted_on", {})
     title = Text()
@@ -608,22 +440,6 @@ def rank_line(ranks) -> Text:
 
 
 # -- check -------------------------------------------------------------------------------
-
-
-def check_document(report) -> dict:
-    return {
-        "input": report.input,
-        "passed": report.passed,
-        "arrays": [
-            {
-                "name": a.name,
-                "shape": list(a.shape),
-                "passed": all(o.passed for o in a.outcomes),
-                "checks": [o.document() for o in a.outcomes],
-            }
-            for a in report.arrays
-        ],
-    }
 
 
 def render_check(renderer: Renderer, report) -> None:

@@ -1,4 +1,4 @@
-"""The passes of exact percentiles over an array on disk (see normcli.quantiles).
+"""The passes of exact percentiles over an array (see normcli.quantiles).
 
 :func:`run_passes` repeats a runner's scan with a consumer that needs several passes
 (a :class:`~normcli.quantiles.PercentileScan`, a robust or quantile fit) until it is

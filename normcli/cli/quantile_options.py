@@ -11,6 +11,7 @@ import functools
 
 import click
 
+from normcli.ops.percentiles import PercentileRequest
 from normcli.quantiles import DEFAULT_PERCENTILES, METHODS, parse_percentiles
 
 
@@ -52,7 +53,6 @@ def describe_percentile_options(f):
 
 def percentile_request(percents, method):
     """The engine's request for describe, or None without --percentiles."""
-    from normcli.percentile_passes import PercentileRequest
 
     if percents is None:
         if method != "linear":

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from normcli.cli.text import printable
 from normcli.errors import NormcliError, OutputError, ParameterError
+from normcli.io.base import FileWriter
+from normcli.io.paths import check_output_path
 
 DPI = 100
 WIDTH_IN = 12.0
@@ -55,8 +58,6 @@ def check_plot_path(path, *, force: bool, input_path=None) -> str:
     if p.is_dir():
         raise OutputError(f"--plot {p} is a directory; give a file name such as {p}/plot.png")
     if input_path is not None:  # not INPUT, --force, a directory files can be created in
-        from normcli.engine import check_output_path
-
         check_output_path(input_path, p, force, what="--plot file")
         return fmt
     if (p.exists() or p.is_symlink()) and not force:
@@ -79,8 +80,6 @@ def figure_size_px(rows: int, images: list[bool]) -> tuple[int, int]:
 
 
 def _text(value) -> str:
-    from normcli.render import printable
-
     return printable(value)
 
 
@@ -147,8 +146,6 @@ def _new_figure(rows: int, images: list[bool]):
 
 
 def _save(fig, path, fmt: str, force: bool) -> None:
-    from normcli.io.base import FileWriter
-
     target = Path(path)
     if (target.exists() or target.is_symlink()) and not force:
         raise OutputError(f"{target} already exists; use --force to replace it")
