@@ -187,6 +187,14 @@ def counted(folder: Reader, axes_list, *, exclude_zeros: bool = False):
     if any(a.hist is None and a.channels is None for a in accs):
         return None
     tail = shape[1:]
+    if dtype == np.uint8 and hasattr(folder, "read_counts"):
+        # Pillow's histogram of each decoded image, in the decoding threads: no array
+        channels = shape[-1] if len(shape) == 4 else 1
+        for counts in folder.iter_images(lookahead=4, read=folder.read_counts):
+            for acc in accs:
+                flat_state = acc.channels is None
+                acc.absorb(counts.reshape(channels, 256).sum(axis=0) if flat_state else counts)
+        return accs
 
     def counts(image):
         pixels = image.reshape(-1, *tail)
