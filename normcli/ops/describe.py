@@ -16,7 +16,7 @@ from normcli.moments import describe
 from normcli.ops.inspect import describe_histograms, first_samples, is_image
 from normcli.ops.options import Inspect
 from normcli.ops.select import check_not_empty, open_input, select_arrays
-from normcli.ragged import counted, is_ragged, shape_json, source_for
+from normcli.ragged import counted, pooled_folder, shape_json, source_for
 from normcli.reporting import Reporter
 from normcli.stats import Accumulator
 
@@ -102,7 +102,7 @@ def describe_arrays(
             # a folder of mixed sizes: its pixel stream, or each image (normcli.ragged)
             source, source_info, per_image = source_for(reader, info, axes, exclude_zeros)
             acc = None
-            if per_image is None and is_ragged(info):  # counted as the images decode
+            if per_image is None and pooled_folder(reader, info, axes):  # counted in decoding
                 acc = (counted(reader, [axes], exclude_zeros=exclude_zeros) or [None])[0]
             if acc is None and (per_image is None or (inspect is not None and inspect.views())):
                 every = tuple(range(len(info.shape)))
