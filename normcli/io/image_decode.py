@@ -185,9 +185,11 @@ class ImageFile:
             )
         return decoded
 
-    def read(self, decoding: Decoding | None = None) -> np.ndarray:
+    def read(self, decoding: Decoding | None = None, pil_hook=None):
         """The pixels, converted as ``decoding`` says (mode, bit depth, EXIF
-        orientation, resize and crop)."""
+        orientation, resize and crop). With ``pil_hook``, an 8-bit grey or RGB image
+        Pillow holds as it will be given is handed to ``pil_hook`` instead, and what it
+        returns is returned (its histogram, say, without making the array)."""
         decoding = decoding or Decoding()
         transform = decoding.transform
         if self.format == "TIFF":
@@ -206,6 +208,9 @@ class ImageFile:
                         if transform is not None and _as_stored(im, decoding):
                             im = transform.apply(im, self.path)  # in Pillow, no copies
                             transform = None
+                        hook = pil_hook is not None and transform is None
+                        if hook and im.mode in ("L", "RGB") and _as_stored(im, decoding):
+                            return pil_hook(im)
                         arr = np.asarray(im)
                 except InputError:
                     raise

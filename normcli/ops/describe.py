@@ -24,7 +24,7 @@ from normcli.ops.percentiles import (
     percentile_scan,
 )
 from normcli.ops.select import check_not_empty, open_input, select_arrays
-from normcli.ragged import counted, is_ragged, shape_json, source_for
+from normcli.ragged import counted, pooled_folder, shape_json, source_for
 from normcli.reporting import Reporter
 from normcli.stats import Accumulator
 
@@ -131,7 +131,7 @@ def describe_arrays(
                     nan_policy, exclude_zeros,
                 )  # fmt: skip
             acc = None
-            if per_image is None and is_ragged(info) and scan is None:  # counted as decoded
+            if per_image is None and scan is None and pooled_folder(reader, info, axes):
                 acc = (counted(reader, [axes], exclude_zeros=exclude_zeros) or [None])[0]
             if acc is None and (per_image is None or (inspect is not None and inspect.views())):
                 every = tuple(range(len(info.shape)))
