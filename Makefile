@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 DEMO   := demo_out
 
-.PHONY: demo test pytest lint format bench plots clean help
+.PHONY: demo test pytest lint format bench plots fuzz clean help
 
 help:
 	@echo "make demo   - install into .venv and run normcli on sample_data/"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make format - ruff format and fix what ruff can"
 	@echo "make bench  - benchmarks (writes bench/results.md)"
+	@echo "make fuzz   - a random fuzzing campaign, MINUTES=30 (writes fuzz-results/summary.md)"
 	@echo "make plots  - redraw the README's figures in docs/ from sample_data/"
 
 # pip -qq: no notes about this machine's package mirrors; the editable-install notice of
@@ -69,6 +70,13 @@ pytest: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) bench/run.py
 
+# A long random fuzzing campaign (tests/fuzz/); the in-suite one is short and seeded.
+MINUTES ?= 30
+FUZZ_WORKERS ?= 2
+fuzz: $(VENV)/.installed-test
+	PYTHONPATH=tests $(PY) -m fuzz.campaign --minutes $(MINUTES) --workers $(FUZZ_WORKERS) \
+		--out fuzz-results
+
 # The README's figures, drawn from sample_data/ (matplotlib comes with the test extra).
 plots: $(VENV)/.installed-test
 	@mkdir -p $(DEMO) docs
@@ -78,4 +86,4 @@ plots: $(VENV)/.installed-test
 		-m per-image --plot docs/mnist_per_image.png --force -q
 
 clean:
-	rm -rf $(VENV) .venv-3.* $(DEMO) .pytest_cache .ruff_cache .hypothesis bench/work
+	rm -rf $(VENV) .venv-3.* $(DEMO) .pytest_cache .ruff_cache .hypothesis bench/work fuzz-results

@@ -30,6 +30,7 @@ from normcli.ops.describe import describe_file
 from normcli.ops.fit import fit_file
 from normcli.ops.normalize import invert_file, normalize_file
 from normcli.ops.options import NormalizeOptions
+from normcli.ops.percentiles import PercentileRequest
 from normcli.ops.plan import (
     check_no_method_options,
     image_output_for,
@@ -37,6 +38,7 @@ from normcli.ops.plan import (
     range_from_params,
 )
 from normcli.params import load_params, write_params
+from normcli.quantiles import DEFAULT_PERCENTILES
 from normcli.reporting import Reporter
 from normcli.units import parse_size
 
@@ -95,9 +97,17 @@ def describe(
     max_pixels: int | None = None,
     allow_external: bool = False,
     reporter: Reporter | None = None,
+    percentiles=None,
+    percentile_method: str = "linear",
 ) -> dict:
     """``normcli describe``: the statistics of each array (every one without ``keys``),
-    over ``axis`` (default: all axes), as ``describe --json`` prints them."""
+    over ``axis`` (default: all axes), as ``describe --json`` prints them; with
+    ``percentiles`` (a list in percent, or True for 1, 5, 25, 50, 75, 95, 99) also
+    their exact percentiles (numpy's ``percentile_method``)."""
+    request = None
+    if percentiles is not None and percentiles is not False:
+        percents = DEFAULT_PERCENTILES if percentiles is True else tuple(map(float, percentiles))
+        request = PercentileRequest(percents, percentile_method)
     items = describe_file(
         path,
         _keys(keys),
@@ -109,6 +119,7 @@ def describe(
         engine=engine,
         scheduler=scheduler,
         progress=reporter,
+        percentiles=request,
     )
     return describe_document(path, items, exclude_zeros=exclude_zeros)
 

@@ -20,7 +20,16 @@ def array_document(item) -> dict:
     }
     if item.extra.get("cf"):
         doc["decoded"] = item.extra["cf"]  # CF-decoded: "int16 decoded (scale_factor, ...)"
+    if getattr(item, "percentiles", None):
+        doc["percentiles"] = percentiles_document(item.percentiles)
+        doc["percentile_method"] = item.percentile_method
     return doc
+
+
+def percentiles_document(percentiles: dict) -> dict:
+    """``{"p50": values}`` as JSON: ``{"50": value, ...}`` (nested lists with kept axes)."""
+    converted = to_python(percentiles)
+    return {label[1:]: value for label, value in converted.items()}
 
 
 def describe_document(

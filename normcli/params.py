@@ -12,7 +12,7 @@ from normcli.axes import format_axis, parse_axis
 from normcli.errors import InputError, ParameterError
 from normcli.io.atomic import write_text_atomically
 from normcli.jsonfmt import dumps
-from normcli.normalizers import METHODS, Normalizer
+from normcli.normalizers import METHODS, WRAPPERS, Normalizer, wrap
 
 
 def load_params(path) -> dict:
@@ -80,10 +80,13 @@ def normalizer_from_params(doc: dict, where: str, nan_policy: str = "raise") -> 
         kwargs = {"order": opts.get("order", 2)}
     elif method == "scale":
         kwargs = {"factor": opts.get("factor", "1")}
+    elif hasattr(METHODS[method], "kwargs_from_options"):
+        kwargs = METHODS[method].kwargs_from_options(opts)
     try:
         norm = METHODS[method](
             None if method == "scale" else axis_spec, nan_policy=nan_policy, **kwargs
         )
+        norm = wrap(norm, {k: opts.get(k) for k in WRAPPERS})
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{where}: its options are invalid ({exc})") from None
     fitted = doc.get("fitted_on") or {}

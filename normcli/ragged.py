@@ -87,6 +87,23 @@ def reduction(info: ArrayInfo, axes: tuple[int, ...], where: str) -> str:
     )
 
 
+def _pixels(info: ArrayInfo) -> int:
+    """Pixels of every image of a folder (ragged or not)."""
+    return info.extra.get("pixels", info.shape[0] * info.shape[1] * info.shape[2])
+
+
+def pooled_folder(reader: Reader, info: ArrayInfo, axes: tuple[int, ...]) -> bool:
+    """True for a folder's images reduced over all pixels (all axes, or per channel):
+    what :func:`counted` can count as the images decode, ragged or not."""
+    ndim = len(info.shape)
+    return (
+        info.name == "images"
+        and hasattr(reader, "read_counts")
+        and ndim >= 3
+        and (axes == tuple(range(ndim)) or (ndim == 4 and axes == (0, 1, 2)))
+    )
+
+
 class PixelStream(Reader):
     """The pixels of a ragged folder's images one after another, as an array of shape
     (P, 1, 1, C) (or (P, 1, 1) for grey), read in chunks of pixels."""
@@ -97,9 +114,7 @@ class PixelStream(Reader):
         super().__init__(folder.path)
         self.folder = folder
         info = folder.info("images")
-        self.info_ = ArrayInfo(
-            "images", (info.extra["pixels"], 1, 1, *info.shape[3:]), info.dtype, {}
-        )
+        self.info_ = ArrayInfo("images", (_pixels(info), 1, 1, *info.shape[3:]), info.dtype, {})
         self.notes = []
 
     def arrays(self) -> list[ArrayInfo]:
@@ -187,6 +202,14 @@ def counted(folder: Reader, axes_list, *, exclude_zeros: bool = False):
     if any(a.hist is None and a.channels is None for a in accs):
         return None
     tail = shape[1:]
+    if dtype == np.uint8 and hasattr(folder, "read_counts"):
+        # Pillow's histogram of each decoded image, in the decoding threads: no array
+        channels = shape[-1] if len(shape) == 4 else 1
+        for counts in folder.iter_images(lookahead=4, read=folder.read_counts):
+            for acc in accs:
+                flat_state = acc.channels is None
+                acc.absorb(counts.reshape(channels, 256).sum(axis=0) if flat_state else counts)
+        return accs
 
     def counts(image):
         pixels = image.reshape(-1, *tail)

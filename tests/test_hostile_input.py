@@ -678,23 +678,24 @@ def test_truncated_image_is_refused(refused, tmp_path, command):
     refused(*args(command, d, "--chunk-size", "1"), needles=("b.png", "cannot be decoded"))
 
 
-@pytest.mark.parametrize(
-    ("second", "needles"),
-    [
-        (grey(20, 20), ("b.png", "(20, 20)", "(28, 28)")),
-        (RNG.integers(0, 256, size=(28, 28, 3), dtype=np.uint8), ("b.png", "RGB", "--mode")),
-        (RNG.integers(0, 65536, size=(28, 28), dtype=np.uint16), ("b.png", "uint16", "uint8")),
-    ],
-    ids=["shapes", "modes", "bit depths"],
-)
 @pytest.mark.parametrize("command", IMAGE_COMMANDS)
-def test_images_of_mixed_shapes_modes_or_depths_are_refused_naming_both(
-    refused, tmp_path, command, second, needles
-):
+def test_images_of_mixed_bit_depths_are_refused_naming_both(refused, tmp_path, command):
     d = tmp_path / "in"
     save(d / "a.png", grey())
-    save(d / "b.png", second)
-    refused(*args(command, d, "--chunk-size", "1"), needles=needles)
+    save(d / "b.png", RNG.integers(0, 65536, size=(28, 28), dtype=np.uint16))
+    refused(*args(command, d, "--chunk-size", "1"), needles=("b.png", "uint16", "uint8", "--mode"))
+
+
+def test_images_of_mixed_sizes_into_an_array_file_are_refused_naming_resize(refused, tmp_path):
+    # mixed sizes are a valid folder (tests/test_photos.py); only a file of one shape
+    # cannot hold them
+    d = tmp_path / "in"
+    save(d / "a.png", grey())
+    save(d / "b.png", grey(20, 20))
+    refused(
+        *args("normalize", d, "--chunk-size", "1"),
+        needles=("different sizes", "widths 20-28", "--resize", "--center-crop"),
+    )
 
 
 def _describe_folder(invoke, d: Path) -> tuple[dict, str]:

@@ -503,3 +503,16 @@ def test_check_on_mixed_sizes_judges_the_pooled_pixels(invoke):
     assert ok.exit_code == 0, ok.stdout + ok.stderr
     bad = invoke("check", PHOTOS, "--mode", "RGB", "--mean", repr(naive), "--tol", "1e-9")
     assert bad.exit_code == 1
+
+
+@pytest.mark.parametrize("axis", ["0,1,2", "all"])
+def test_a_resized_folder_is_described_as_numpy_describes_the_resized_pixels(invoke, axis):
+    files = framework_files(PHOTOS)
+    resized = [
+        np.asarray(Image.open(PHOTOS / f).convert("RGB").resize((40, 30), FILTERS["bilinear"]))
+        for f in files
+    ]
+    pixels = np.stack(resized).reshape(-1, 3)
+    got = describe_json(invoke, PHOTOS, "--resize", "40x30", "--axis", axis)
+    assert got["shape"] == [len(files), 30, 40, 3]
+    assert_matches_scipy(got["stats"], scipy_describe(pixels, (0,) if axis != "all" else None))

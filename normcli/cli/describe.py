@@ -20,6 +20,7 @@ from normcli.cli.options import (
     read_options_from,
 )
 from normcli.cli.plots import describe_figure
+from normcli.cli.quantile_options import describe_percentile_options, percentile_request
 from normcli.cli.render import Renderer, render_describe
 from normcli.cli.text import printable
 from normcli.ops.describe import describe_file
@@ -32,13 +33,15 @@ from normcli.ops.describe import describe_file
 @exclude_zeros_option
 @nan_option("omit")
 @inspect_options
+@describe_percentile_options
 @click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @engine_options
 @output_options
 @csv_option
 def describe_command(
     input_path, keys, chunk_bytes, image_mode, max_pixels, axis, exclude_zeros, nan_policy,
-    hist, bins, plot_path, force, engine, scheduler, as_json, quiet, as_csv,
+    hist, bins, plot_path, percents, percentile_method, force, engine, scheduler, as_json,
+    quiet, as_csv,
 ):  # fmt: skip
     """Statistics of each array in INPUT, as scipy.stats.describe computes them.
 
@@ -47,6 +50,7 @@ def describe_command(
     streamed chunks. --hist draws each array's histogram, --plot writes a figure.
     """
     check_output_modes(as_json, as_csv, hist)
+    request = percentile_request(percents, percentile_method)
     inspect = make_inspect(
         hist, bins, plot_path, exclude_zeros=exclude_zeros, force=force, input_path=input_path
     )
@@ -63,6 +67,7 @@ def describe_command(
         engine=engine,
         scheduler=scheduler,
         progress=renderer.progress(),
+        percentiles=request,
     )
     if plot_path:
         describe_figure(plot_path, input_path, items, force=force)

@@ -13,6 +13,7 @@ from normcli.cli.options import (
     read_options,
     read_options_from,
 )
+from normcli.cli.quantile_options import quantile_method_options
 from normcli.cli.render import Renderer, render_fit
 from normcli.io.paths import check_output_path
 from normcli.ops.fit import fit_file
@@ -26,6 +27,7 @@ FIT_KEYS = "The array to fit on (/group/name for HDF5). Default: the file's only
 @click.command("fit")
 @input_argument
 @method_options
+@quantile_method_options
 @read_options(FIT_KEYS)
 @click.option(
     "-o",
@@ -40,9 +42,9 @@ FIT_KEYS = "The array to fit on (/group/name for HDF5). Default: the file's only
 @output_options
 @usage_errors
 def fit_command(
-    input_path, method, axis, feature_range, clip, ddof, eps, order, factor, nan_policy, keys,
-    chunk_bytes, image_mode, max_pixels, params_out, strict, force, engine, scheduler, as_json,
-    quiet,
+    input_path, method, axis, feature_range, clip, ddof, eps, order, factor, nan_policy,
+    quantile_options, keys, chunk_bytes, image_mode, max_pixels, params_out, strict, force,
+    engine, scheduler, as_json, quiet,
 ):  # fmt: skip
     """Compute a normalizer's parameters on one array of INPUT and save them.
 
@@ -52,7 +54,7 @@ def fit_command(
         raise click.UsageError("choose a method with -m")
     renderer = Renderer(as_json=as_json, quiet=quiet)
     make = normalizer_factory(
-        method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor
+        method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor, quantile_options
     )
     options = NormalizeOptions(
         keys=keys, chunk_bytes=chunk_bytes, nan_policy=nan_policy, force=force, strict=strict,

@@ -8,6 +8,7 @@ from normcli.cli.app import output_written
 from normcli.cli.options import (
     engine_options,
     force_option,
+    fsync_option,
     image_output_options,
     input_argument,
     nan_option,
@@ -64,6 +65,7 @@ INVERT_KEYS = (
 )
 @click.option("--clip", is_flag=True, help="Image-folder OUTPUT: clip values into the range.")
 @force_option
+@fsync_option
 @engine_options
 @output_options
 def invert_command(

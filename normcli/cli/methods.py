@@ -34,7 +34,8 @@ method_options = compose(
         "-m",
         "--method",
         type=click.Choice(METHOD_CHOICES),
-        help="minmax, zscore, lp (x / p-norm, as keras.utils.normalize), per-image, scale.",
+        help="minmax, zscore, lp (x / p-norm, as keras.utils.normalize), per-image, scale, "
+        "robust (median, quantile range), quantile, quantile-match.",
     ),
     axis_option(
         "Default: all for minmax and zscore, -1 for lp (as Keras), all but 0 for per-image."

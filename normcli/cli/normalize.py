@@ -11,6 +11,7 @@ from normcli.cli.options import (
     NORMALIZE_KEYS,
     engine_options,
     force_option,
+    fsync_option,
     image_output_options,
     input_argument,
     inspect_options,
@@ -21,6 +22,7 @@ from normcli.cli.options import (
     read_options_from,
 )
 from normcli.cli.plots import normalize_figure
+from normcli.cli.quantile_options import FLAGS, quantile_method_options
 from normcli.cli.render import Renderer, render_normalize
 from normcli.cli.text import printable
 from normcli.io.paths import check_distinct_outputs
@@ -46,6 +48,7 @@ COMPRESSION_HELP = (
 @input_argument
 @output_argument
 @method_options
+@quantile_method_options
 @read_options(NORMALIZE_KEYS)
 @click.option("--fit-key", metavar="NAME", help="Fit on this array, apply to every -k array.")
 @click.option("--params", "params_path", metavar="FILE", help="Apply saved parameters.")
@@ -72,14 +75,15 @@ COMPRESSION_HELP = (
     help="Count the samples whose within-sample order of values changed.",
 )
 @force_option
+@fsync_option
 @engine_options
 @output_options
 @usage_errors
 def normalize_command(
     input_path, output_path, method, axis, feature_range, clip, ddof, eps, order, factor,
-    nan_policy, keys, chunk_bytes, image_mode, max_pixels, fit_key, params_path, save_params,
-    dtype, compression, strict, image_format, bit_depth, hist, bins, plot_path, exclude_zeros,
-    check_ranks, force, engine, scheduler, as_json, quiet,
+    nan_policy, quantile_options, keys, chunk_bytes, image_mode, max_pixels, fit_key,
+    params_path, save_params, dtype, compression, strict, image_format, bit_depth, hist, bins,
+    plot_path, exclude_zeros, check_ranks, force, engine, scheduler, as_json, quiet,
 ):  # fmt: skip
     """Normalize arrays of INPUT into OUTPUT and print statistics before and after.
 
@@ -109,14 +113,20 @@ def normalize_command(
         check_no_method_options(
             method, params_doc, params_path, axis, feature_range, clip, ddof, eps, order, factor
         )
+        if quantile_options:
+            raise click.UsageError(
+                f"{', '.join(FLAGS[k] for k in quantile_options)} cannot be combined with "
+                "--params, which holds the method and its options"
+            )
         if image_output is not None and isinstance(params_doc, dict):
             range_from_params(image_output, params_doc)
     else:
         if method is None:
             raise click.UsageError("choose a method with -m (or apply saved ones with --params)")
         make = normalizer_factory(
-            method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor
-        )
+            method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor,
+            quantile_options,
+        )  # fmt: skip
     options = NormalizeOptions(
         keys=keys, fit_key=fit_key, dtype=dtype, compression=compression,
         chunk_bytes=chunk_bytes, nan_policy=nan_policy, force=force, strict=strict,

@@ -112,6 +112,23 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing o
 force_option = click.option("--force", is_flag=True, help="Replace an existing OUTPUT.")
 
 
+def _set_fsync(ctx, param, value):
+    from normcli.io import tempfiles
+
+    tempfiles.FSYNC = bool(value)
+    return value
+
+
+#: --fsync: OUTPUT and its folder flushed to disk around the rename (normcli.io.tempfiles).
+fsync_option = click.option(
+    "--fsync",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_fsync,
+    help="Flush OUTPUT and its folder to disk, so a finished OUTPUT survives a power cut.",
+)
+
+
 def axis_option(default_help: str):
     return click.option(
         "--axis",

@@ -128,7 +128,9 @@ def _slice_labels(kept_shape: Sequence[int]) -> list[str]:
     return [",".join(str(i) for i in idx) for idx in np.ndindex(*kept_shape)]
 
 
-def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]):
+def stats_table(
+    columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...], rows: Sequence[str] = ()
+):
     """A table with one row per statistic and one column per (label, stats) given.
 
     With kept axes, each column expands into one column per slice when there are few,
@@ -148,7 +150,7 @@ def stats_table(columns: Sequence[tuple[str, dict]], kept_shape: tuple[int, ...]
         else:
             for what in ("min", "median", "max"):
                 table.add_column(literal(f"{label} {what}"), justify="right")
-    for row in TABLE_ROWS:
+    for row in rows or TABLE_ROWS:
         cells = [row]
         for _, stats in columns:
             values = np.asarray(stats[row])
@@ -198,7 +200,9 @@ def render_describe(
         kept = tuple(np.shape(item.stats["mean"]))
         label = "nonzero" if exclude_zeros else "value"
         renderer.print(describe_title(item, input_path))
-        renderer.print(stats_table([(label, item.stats)], kept))
+        extra = getattr(item, "percentiles", None) or {}
+        rows = (*TABLE_ROWS, *extra)
+        renderer.print(stats_table([(label, {**item.stats, **extra})], kept, rows))
         if kept and math.prod(kept) > MAX_COLUMNS:
             renderer.print(
                 literal(
@@ -239,7 +243,9 @@ CSV_STATS = STAT_FIELDS
 
 def describe_csv(items) -> tuple[list[str], list[list]]:
     """``describe --csv``: one row per array, or per kept slice with --axis."""
-    header = ["name", "shape", "dtype", "axis", "slice", *CSV_STATS]
+    labels = [k for item in items for k in (getattr(item, "percentiles", None) or {})]
+    extra = list(dict.fromkeys(labels))
+    header = ["name", "shape", "dtype", "axis", "slice", *CSV_STATS, *extra]
     rows = []
     for item in items:
         axis = "all" if item.axes is None else ",".join(map(str, item.axes))
@@ -250,6 +256,10 @@ def describe_csv(items) -> tuple[list[str], list[list]]:
             for key in CSV_STATS:
                 value = np.asarray(item.stats[key])[index] if kept else item.stats[key]
                 cells.append(_csv_number(value, key in COUNT_FIELDS))
+            found = getattr(item, "percentiles", None) or {}
+            for key in extra:
+                value = np.asarray(found[key])[index] if key in found else None
+                cells.append("" if value is None else _csv_number(value, False))
             rows.append(cells)
     return header, rows
 

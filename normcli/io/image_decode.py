@@ -167,17 +167,29 @@ class ImageFile:
         as the EXIF orientation says)."""
         if self.format == "TIFF":
             with self._tiff() as tif:
-                return Decoded("TIFF", *self._tiff_page(tif))
+                return self._sized(Decoded("TIFF", *self._tiff_page(tif)))
         with self._pillow() as im:
             shape, dtype = self._pil_layout(im)
             orientation = _orientation(im)
         if exif_transpose and orientation in _TURNED:
             shape = (shape[1], shape[0], *shape[2:])
-        return Decoded(self.format, shape, dtype, orientation)
+        return self._sized(Decoded(self.format, shape, dtype, orientation))
 
-    def read(self, decoding: Decoding | None = None) -> np.ndarray:
+    def _sized(self, decoded: Decoded) -> Decoded:
+        """A header that declares no pixels (a width or height of 0) is a damaged file."""
+        shape = decoded.shape
+        if len(shape) < 2 or shape[0] == 0 or shape[1] == 0:
+            size = f"{shape[1]}x{shape[0]}" if len(shape) >= 2 else str(tuple(shape))
+            raise InputError(
+                f"{self.path} declares {size} pixels; the file is damaged: replace or remove it"
+            )
+        return decoded
+
+    def read(self, decoding: Decoding | None = None, pil_hook=None):
         """The pixels, converted as ``decoding`` says (mode, bit depth, EXIF
-        orientation, resize and crop)."""
+        orientation, resize and crop). With ``pil_hook``, an 8-bit grey or RGB image
+        Pillow holds as it will be given is handed to ``pil_hook`` instead, and what it
+        returns is returned (its histogram, say, without making the array)."""
         decoding = decoding or Decoding()
         transform = decoding.transform
         if self.format == "TIFF":
@@ -196,6 +208,9 @@ class ImageFile:
                         if transform is not None and _as_stored(im, decoding):
                             im = transform.apply(im, self.path)  # in Pillow, no copies
                             transform = None
+                        hook = pil_hook is not None and transform is None
+                        if hook and im.mode in ("L", "RGB") and _as_stored(im, decoding):
+                            return pil_hook(im)
                         arr = np.asarray(im)
                 except InputError:
                     raise
@@ -231,6 +246,13 @@ class ImageFile:
 
     def _undecodable(self, exc: Exception) -> InputError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        package = re.search(r"requires the '([\w.-]+)' package", text)
+        if package:  # a valid file in an encoding a missing package decodes
+            what = text[: package.start()].strip().strip("<>").split(":")[0]
+            return InputError(
+                f"{self.path} is a {self.format} file that needs the {package[1]} package to "
+                f"decode ({what or 'its encoding'}): pip install {package[1]}"
+            )
         return InputError(
             f"{self.path} cannot be decoded as {self.format} ({text}); the file is damaged "
             "or incomplete: replace or remove it"
@@ -278,7 +300,8 @@ class ImageFile:
         """The Pillow mode the pixels will be given in (palette and others converted)."""
         mode = im.mode
         if mode == "P":
-            return "RGBA" if "transparency" in im.info or im.palette.mode == "RGBA" else "RGB"
+            palette = im.palette.mode if im.palette is not None else None  # PLTE missing?
+            return "RGBA" if "transparency" in im.info or palette == "RGBA" else "RGB"
         if mode == "PA":
             return "RGBA"
         if mode == "1":
@@ -415,7 +438,7 @@ def convert_mode(arr: np.ndarray, mode: str | None) -> np.ndarray:
 
 def png_header(head: bytes) -> tuple[int, int, int, int] | None:
     """(width, height, bit depth, colour type) from a PNG's first 26 bytes."""
-    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR" or len(head) < 26:
         return None
     w, h, depth, colour = struct.unpack(">IIBB", head[16:26])
     return w, h, depth, colour

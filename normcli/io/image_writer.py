@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from normcli.errors import OutputError, ParameterError
-from normcli.io import image_decode
+from normcli.io import image_decode, tempfiles
 from normcli.io.base import (
     ArraySink,
     Writer,
@@ -286,8 +286,10 @@ class ImageFolderWriter(Writer):
                 raise OutputError(
                     f"cannot replace {self.path}: {os_error_message(exc)}; nothing changed"
                 ) from None
+        tempfiles.before_rename(self.tmp)
         try:
             os.rename(self.tmp, self.path)
+            tempfiles.after_rename(self.path)
         except OSError as exc:
             if old is not None:
                 with contextlib.suppress(OSError):

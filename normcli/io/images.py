@@ -62,6 +62,8 @@ def decode_threads() -> int:
 
 
 def _describe(shape, dtype) -> str:
+    if len(shape) not in (2, 3):
+        return f"{np.dtype(dtype)} {tuple(shape)}"
     channels = shape[2] if len(shape) == 3 else 0
     return f"{shape[1]}x{shape[0]} {_KIND.get(channels, '?')} {np.dtype(dtype)} {tuple(shape)}"
 
@@ -226,7 +228,9 @@ class ImageFolderReader(Reader):
 
     def read_image(self, i: int) -> np.ndarray:
         """Image ``i`` as the folder gives it (mode, bit depth, resized and cropped)."""
-        arr = self.file(i).read(self.decoding)
+        return self._checked(i, self.file(i).read(self.decoding))
+
+    def _checked(self, i: int, arr: np.ndarray) -> np.ndarray:
         if arr.shape != self.shapes[i] or arr.dtype != self.dtype:
             raise InputError(
                 f"{self.path / self.files[i]} is {_describe(arr.shape, arr.dtype)} but its "
@@ -235,14 +239,38 @@ class ImageFolderReader(Reader):
             )
         return arr
 
+    def read_counts(self, i: int) -> np.ndarray:
+        """Image ``i``'s exact counts of every value of every channel (8-bit images:
+        channels x 256, int64), from Pillow's histogram where it holds the image as it
+        will be given (no array is made), else from the pixels."""
+
+        def histogram(im):
+            w, h = im.size
+            if (h, w) != tuple(self.shapes[i][:2]):
+                return None
+            return np.asarray(im.histogram(), dtype=np.int64)
+
+        out = self.file(i).read(self.decoding, pil_hook=histogram)
+        channels = self.shapes[i][2] if len(self.shapes[i]) == 3 else 1
+        if out is not None and out.ndim == 1 and len(out) == 256 * channels:
+            return out
+        # the pixels as an array (or an image whose size differs from its header)
+        arr = self._checked(i, out) if out is not None and out.ndim >= 2 else self.read_image(i)
+        channels = arr.shape[2] if arr.ndim == 3 else 1
+        flat = arr.reshape(-1, channels)
+        return np.concatenate([np.bincount(flat[:, c], minlength=256) for c in range(channels)])
+
     def iter_images(
-        self, start: int = 0, stop: int | None = None, lookahead: int = 1, then=None
+        self, start: int = 0, stop: int | None = None, lookahead: int = 1, then=None, read=None
     ) -> Iterator[np.ndarray]:
         """Images ``start:stop`` in order, decoded by a pool of threads at most a few
         images (and ``lookahead``) ahead of the consumer; with ``then``, what
         ``then(image)`` returns, computed in the decoding thread (a statistic of it)."""
         stop = len(self.files) if stop is None else stop
-        read = self.read_image if then is None else (lambda i: then(self.read_image(i)))
+        read = read or self.read_image
+        if then is not None:
+            first = read
+            read = lambda i: then(first(i))  # noqa: E731
         threads = decode_threads()
         window = max(2 * threads, min(lookahead, 4 * threads))
         if stop - start <= 1 or threads == 1:

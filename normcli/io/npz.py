@@ -110,7 +110,7 @@ class NpzReader(Reader):
                     f"{where} uses an unsupported zip compression method "
                     f"({zinfo.compress_type}); re-save it with np.savez or np.savez_compressed"
                 )
-            if zinfo.flag_bits & 0x1:
+            if zinfo.flag_bits & 0x41:  # bit 0: encrypted; bit 6: "strong encryption"
                 raise InputError(f"{where} is encrypted; decrypt the archive first")
             if zinfo.compress_type == zipfile.ZIP_STORED:
                 limit = zinfo.compress_size

@@ -41,6 +41,7 @@ from normcli.io.base import (
     check_dtype,
     remove_quietly,
 )
+from normcli.io.zarr_checks import check_entries, check_written
 
 #: Bytes per chunk of an array written in order (the local engine).
 CHUNK_BYTES = 16 << 20
@@ -86,6 +87,7 @@ class ZarrReader(Reader):
                 f"{self.path} is not a Zarr store (no zarr.json in it); give a store written "
                 "by zarr or normcli"
             )
+        check_entries(self.path)  # no pipe or device for zarr's threads to block on
         try:
             root = zarr.open(store=str(self.path), mode="r")
         except Exception as exc:
@@ -120,6 +122,7 @@ class ZarrReader(Reader):
                         "float and bool arrays only"
                     )
                 check_dtype(dtype, where)
+                check_written(self.path, None if isinstance(root, zarr.Array) else name, arr, where)
             except InputError as exc:
                 self.skipped[name] = str(exc)
                 del self._arrays[name]
@@ -342,6 +345,7 @@ class ZarrWriter(Writer):
                 compressors=compressors,
                 fill_value=0,
                 dimension_names=self._dimension_names(name, shape),
+                config={"write_empty_chunks": True},  # every chunk stored: none missing
             )
         except Exception as exc:
             raise OutputError(
@@ -415,8 +419,12 @@ def replace_store(tmp: Path, target: Path) -> None:
         except OSError as exc:
             remove_quietly(tmp)
             raise OutputError(f"cannot replace {target}: {exc.strerror}") from None
+    import normcli.io.tempfiles as tempfiles
+
+    tempfiles.before_rename(tmp)
     try:
         os.replace(tmp, target)
+        tempfiles.after_rename(target)
     except OSError as exc:
         if aside is not None:
             os.replace(aside, target)

@@ -11,7 +11,10 @@ from normcli.errors import ParameterError
 from normcli.normalizers.base import Normalizer, parse_factor, parse_order
 from normcli.normalizers.lp import Lp
 from normcli.normalizers.minmax import MinMax, PerImage
+from normcli.normalizers.quantile import Quantile, QuantileMatch
+from normcli.normalizers.robust import Robust
 from normcli.normalizers.scale import Scale
+from normcli.normalizers.wrappers import ClipPercentiles, Groups
 from normcli.normalizers.zscore import ZScore
 
 __all__ = [
@@ -21,11 +24,15 @@ __all__ = [
     "MinMax",
     "Normalizer",
     "PerImage",
+    "Quantile",
+    "QuantileMatch",
+    "Robust",
     "Scale",
     "ZScore",
     "make_normalizer",
     "parse_factor",
     "parse_order",
+    "wrap",
 ]
 
 
@@ -35,7 +42,13 @@ METHODS: dict[str, type[Normalizer]] = {
     "lp": Lp,
     "per-image": PerImage,
     "scale": Scale,
+    "robust": Robust,
+    "quantile": Quantile,
+    "quantile-match": QuantileMatch,
 }
+
+#: Options that wrap another method's normalizer (minmax, zscore).
+WRAPPERS = {"clip_percentiles": ClipPercentiles, "groups": Groups}
 
 
 #: Which command-line options each method takes (others are an error).
@@ -45,7 +58,20 @@ METHOD_OPTIONS = {
     "zscore": {"ddof", "eps"},
     "lp": {"order"},
     "scale": {"factor"},
+    "robust": {"quantile_range", "no_centering", "no_scaling", "unit_variance"},
+    "quantile": {"n_quantiles", "output_distribution"},
+    "quantile-match": set(),
 }
+for _method in ("minmax", "zscore"):
+    METHOD_OPTIONS[_method] |= set(WRAPPERS)
+
+
+def wrap(norm: Normalizer, options: dict) -> Normalizer:
+    """``norm`` inside the wrappers its ``options`` name (--clip-percentiles, --groups)."""
+    for option, wrapper in WRAPPERS.items():
+        if options.get(option) is not None:
+            norm = wrapper(norm, options[option])
+    return norm
 
 
 def make_normalizer(
@@ -61,7 +87,8 @@ def make_normalizer(
         raise ParameterError(f"{names} does not apply to -m {method}")
     if method == "scale" and axis is not None:
         raise ParameterError("--axis does not apply to -m scale (it multiplies every value)")
-    return METHODS[method](axis, nan_policy=nan_policy, **given)
+    wrapped = {k: given.pop(k) for k in list(given) if k in WRAPPERS}
+    return wrap(METHODS[method](axis, nan_policy=nan_policy, **given), wrapped)
 
 
 _OPTION_FLAGS = {
@@ -71,4 +98,12 @@ _OPTION_FLAGS = {
     "eps": "eps",
     "order": "order",
     "factor": "factor",
+    "quantile_range": "quantile-range",
+    "no_centering": "no-centering",
+    "no_scaling": "no-scaling",
+    "unit_variance": "unit-variance",
+    "n_quantiles": "n-quantiles",
+    "output_distribution": "output-distribution",
+    "clip_percentiles": "clip-percentiles",
+    "groups": "groups",
 }

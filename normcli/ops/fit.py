@@ -69,6 +69,9 @@ def fit_array(
     before = before_accumulator(info)
     norm.reset()
     norm.bind(stream_shape(info), f"{reader.path}:{info.name}")
+    passes = hasattr(norm, "next_pass")  # a fit in several passes (robust, quantile, ...)
+    if passes:
+        norm.prepare_fit(info.dtype)
     # A global minmax or zscore needs nothing but the before-statistics: one
     # accumulator serves both (a second is used only if non-finite values turn up).
     shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(stream_shape(info))))
@@ -86,6 +89,11 @@ def fit_array(
         label=f"fit {info.name}",
         check=nan_check(reader, info, options, before),
     )
+    while passes and (consumer := norm.next_pass()) is not None:
+        runner.scan(
+            reader, info, [consumer], chunk_bytes=options.chunk_bytes, progress=progress,
+            label=f"fit {info.name} (next pass)",
+        )  # fmt: skip
     moments = before.result()
     if by_channel is not None and not norm.fit_from_kept_moments(by_channel.result()):
         raise InputError(f"internal error: {reader.path}:{info.name} could not be fitted")

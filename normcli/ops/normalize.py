@@ -186,6 +186,10 @@ class Normalization:
             )
         check_distinct_outputs({"OUTPUT": output_path, "--save-params": options.save_params})
         check_output_path(self.input_path, output_path, options.force, self.fmt)
+        from normcli.io.tempfiles import reclaim_beside
+
+        for note in reclaim_beside(output_path):  # what killed runs left beside OUTPUT
+            self.progress.warn(note)
         if options.save_params:
             check_output_path(
                 self.input_path, options.save_params, options.force, what="--save-params"

@@ -13,8 +13,11 @@ from normcli.normalizers import make_normalizer
 RANGE_METHODS = ("minmax", "per-image")
 
 
-def normalizer_factory(method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor):
-    """Validate the method's options once and return a maker of fresh normalizers."""
+def normalizer_factory(
+    method, axis, nan_policy, feature_range, clip, ddof, eps, order, factor, more=None
+):
+    """Validate the method's options once and return a maker of fresh normalizers
+    (``more``: the options of the percentile methods, normcli.cli.quantile_options)."""
     opts = {
         "feature_range": feature_range,
         "clip": True if clip else None,
@@ -22,6 +25,7 @@ def normalizer_factory(method, axis, nan_policy, feature_range, clip, ddof, eps,
         "eps": eps,
         "order": order,
         "factor": factor,
+        **(more or {}),
     }
     if method == "scale" and factor is None:
         raise UsageError("-m scale needs --factor, e.g. --factor 1/255")
