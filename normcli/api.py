@@ -10,7 +10,8 @@ Shared keyword options:
 
 - ``chunk_size``: bytes held in memory at once, an int or a text such as ``"64MiB"``;
 - ``engine`` (``"local"`` or ``"dask"``) and ``scheduler``;
-- ``mode``, ``max_pixels``: image folders; ``allow_external``: HDF5.
+- ``mode``, ``max_pixels``: image folders; ``allow_external``: HDF5;
+- ``raw``: HDF5, netCDF and Zarr values as stored, without CF decoding.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def _size(chunk_size) -> int:
         raise ParameterError(f"chunk_size={chunk_size!r}: {exc}") from None
 
 
-def _read(mode, max_pixels, allow_external) -> ReadOptions:
-    return ReadOptions(mode=mode, max_pixels=max_pixels, allow_external=bool(allow_external))
+def _read(mode, max_pixels, allow_external, raw=False) -> ReadOptions:
+    return ReadOptions(
+        mode=mode, max_pixels=max_pixels, allow_external=bool(allow_external), raw=bool(raw)
+    )
 
 
 def describe(
@@ -96,6 +99,7 @@ def describe(
     mode: str | None = None,
     max_pixels: int | None = None,
     allow_external: bool = False,
+    raw: bool = False,
     reporter: Reporter | None = None,
     percentiles=None,
     percentile_method: str = "linear",
@@ -115,7 +119,7 @@ def describe(
         chunk_bytes=_size(chunk_size),
         exclude_zeros=exclude_zeros,
         nan_policy=nan,
-        read=_read(mode, max_pixels, allow_external),
+        read=_read(mode, max_pixels, allow_external, raw),
         engine=engine,
         scheduler=scheduler,
         progress=reporter,
@@ -172,6 +176,7 @@ def fit(
     mode: str | None = None,
     max_pixels: int | None = None,
     allow_external: bool = False,
+    raw: bool = False,
     reporter: Reporter | None = None,
 ) -> dict:
     """``normcli fit``: the params document of ``method`` fitted on one array (saved
@@ -180,7 +185,7 @@ def fit(
     make = _factory(method, axis, nan, {**opts, "factor": factor})
     options = NormalizeOptions(
         keys=_keys(key), chunk_bytes=_size(chunk_size), nan_policy=nan, force=force,
-        strict=strict, read=_read(mode, max_pixels, allow_external), engine=engine,
+        strict=strict, read=_read(mode, max_pixels, allow_external, raw), engine=engine,
         scheduler=scheduler,
     )  # fmt: skip
     if output is not None:
@@ -218,6 +223,7 @@ def normalize(
     mode: str | None = None,
     max_pixels: int | None = None,
     allow_external: bool = False,
+    raw: bool = False,
     reporter: Reporter | None = None,
 ) -> dict:
     """``normcli normalize``: the selected arrays of ``input`` normalized into ``output``
@@ -256,7 +262,7 @@ def normalize(
         keys=_keys(keys), fit_key=fit_key, dtype=dtype, compression=compression,
         chunk_bytes=_size(chunk_size), nan_policy=nan, force=force, strict=strict,
         save_params=None if save_params is None else str(save_params),
-        read=_read(mode, max_pixels, allow_external), image_output=image_output,
+        read=_read(mode, max_pixels, allow_external, raw), image_output=image_output,
         engine=engine, scheduler=scheduler,
     )  # fmt: skip
     report = normalize_file(
@@ -282,6 +288,7 @@ def invert(
     mode: str | None = None,
     max_pixels: int | None = None,
     allow_external: bool = False,
+    raw: bool = False,
     reporter: Reporter | None = None,
 ) -> dict:
     """``normcli invert``: undo the normalization saved in ``params`` (a path or a
@@ -292,7 +299,7 @@ def invert(
     image_output, _, _ = image_output_for(output, None, None, None, None, None)
     options = NormalizeOptions(
         keys=_keys(keys), dtype=dtype, compression=compression, chunk_bytes=_size(chunk_size),
-        nan_policy=nan, force=force, read=_read(mode, max_pixels, allow_external),
+        nan_policy=nan, force=force, read=_read(mode, max_pixels, allow_external, raw),
         image_output=image_output, engine=engine, scheduler=scheduler,
     )  # fmt: skip
     report = invert_file(input, output, params_doc, options, params_where=where, progress=reporter)
@@ -315,6 +322,7 @@ def check(
     mode: str | None = None,
     max_pixels: int | None = None,
     allow_external: bool = False,
+    raw: bool = False,
     reporter: Reporter | None = None,
 ) -> CheckReport:
     """``normcli check``: judge the assertions on every selected array; the result's
@@ -328,5 +336,5 @@ def check(
         raise ParameterError("say what to check: value_range, mean, std or unit_norm")
     return check_file(
         path, _keys(keys), assertions, _axis(axis), chunk_bytes=_size(chunk_size),
-        read=_read(mode, max_pixels, allow_external), progress=reporter,
+        read=_read(mode, max_pixels, allow_external, raw), progress=reporter,
     )  # fmt: skip

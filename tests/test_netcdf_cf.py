@@ -8,6 +8,7 @@ it alone), scipy.stats.describe for the figures.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -416,3 +417,17 @@ def ls_doc(invoke, path) -> dict:
     result = invoke("ls", path, "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_python_api_decodes_by_default_and_raw_reads_the_stored_values(nc):
+    import normcli
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the NaN note, as a NormcliWarning
+        decoded = normcli.describe(nc, "temp")["arrays"][0]
+    raw = normcli.describe(nc, "temp", raw=True)["arrays"][0]
+    assert_matches_scipy(decoded["stats"], oracle_stats(xarray_values(nc, "temp")))
+    with netCDF4.Dataset(nc) as ds:
+        ds.set_auto_maskandscale(False)
+        assert_matches_scipy(raw["stats"], scipy_describe(np.asarray(ds["temp"][:])))
+    assert "decoded" in decoded and "decoded" not in raw
