@@ -76,7 +76,7 @@ def parse_scheduler(text: str | None) -> tuple[str, int | str | None]:
 @contextlib.contextmanager
 def dask_runner(scheduler: str | None = None) -> Iterator[DaskRunner]:
     """A :class:`DaskRunner` on the scheduler ``--scheduler`` names, closed afterwards."""
-    _, distributed = require_dask()
+    dask, distributed = require_dask()
     kind, arg = parse_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
         # Dask's own log lines (slow event loops, garbage collection, retries) are not
@@ -84,6 +84,10 @@ def dask_runner(scheduler: str | None = None) -> Iterator[DaskRunner]:
         log = logging.getLogger("distributed")
         stack.callback(log.setLevel, log.level)
         log.setLevel(logging.CRITICAL)
+        # The workers' statistical profiler samples every thread's stack 100 times a
+        # second (sys._current_frames): CPU for nothing here, and under load it was seen
+        # to deadlock a worker thread of the in-process cluster waiting for the GIL.
+        stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False}))
         if kind == "address":
             from distributed.comm import parse_address
             from distributed.comm.registry import backends
