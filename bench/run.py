@@ -320,7 +320,7 @@ def quantile_cases(paths: dict[str, Path]) -> list[Case]:
     return [
         Case("quantiles", pct, f"import numpy as np\nx = np.load({str(big)!r})",
              "np.percentile(x, [1, 5, 25, 50, 75, 95, 99])", size, repeat=1),
-        Case("quantiles", "normcli describe --percentiles, 1 GiB float32 .npy", NORMCLI,
+        Case("quantiles", f"normcli describe --percentiles, {_size(size)} float32 .npy", NORMCLI,
              normcli_work("describe", big, "--percentiles", "--json"), size,
              anchors=[("numpy", pct)], repeat=3),
         Case("quantiles", robust,
