@@ -6,6 +6,7 @@ The command line prints them with ``--json``; the Python API returns them.
 from __future__ import annotations
 
 from normcli.moments import to_python
+from normcli.ragged import is_ragged, shape_json, stored_bytes
 
 
 def array_document(item) -> dict:
@@ -17,6 +18,8 @@ def array_document(item) -> dict:
         "axis": None if item.axes is None else list(item.axes),
         "stats": to_python(item.stats),
     }
+    if item.extra.get("cf"):
+        doc["decoded"] = item.extra["cf"]  # CF-decoded: "int16 decoded (scale_factor, ...)"
     if getattr(item, "percentiles", None):
         doc["percentiles"] = percentiles_document(item.percentiles)
         doc["percentile_method"] = item.percentile_method
@@ -47,16 +50,32 @@ def describe_document(
     return doc
 
 
-def ls_document(input_path, fmt: str, infos) -> dict:
-    """``ls --json``: the arrays (and lists of text) of INPUT."""
-    return {
-        "input": str(input_path),
-        "format": fmt,
-        "arrays": [
-            {"name": a.name, "shape": list(a.shape), "dtype": str(a.dtype), "bytes": a.nbytes}
-            for a in infos
-        ],
-    }
+def ls_document(input_path, fmt: str, infos, skipped: dict | None = None) -> dict:
+    """``ls --json``: the arrays (and lists of text) of INPUT; netCDF dimensions and
+    coordinates, CF decoding, and the arrays normcli cannot read (``skipped``), when
+    there are."""
+    doc = {"input": str(input_path), "format": fmt, "arrays": [_ls_item(a) for a in infos]}
+    if skipped:
+        doc["skipped"] = [{"name": n, "reason": r} for n, r in skipped.items()]
+    return doc
+
+
+def _ls_item(a) -> dict:
+    """One array of ``ls --json``; a folder of mixed sizes has null for the varying
+    dimensions, the bytes of its decoded pixels, and its heights' and widths' ranges."""
+    out = {"name": a.name, "shape": shape_json(a), "dtype": str(a.dtype), "bytes": stored_bytes(a)}
+    if is_ragged(a):
+        out["heights"] = list(a.extra["heights"])
+        out["widths"] = list(a.extra["widths"])
+    if "dims" in a.extra:
+        out["dims"] = list(a.extra["dims"])
+    if a.extra.get("coordinate"):
+        out["coordinate"] = True
+    if a.extra.get("cf"):
+        out["decoded"] = a.extra["cf"]
+    if "stored_rows" in a.extra:
+        out["stored_rows"] = a.extra["stored_rows"]
+    return out
 
 
 def _inspected(a, inspect) -> dict:

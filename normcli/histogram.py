@@ -107,7 +107,8 @@ def _bins_fit(value_range, bins: int, dtype: np.dtype) -> bool:
             _, edges = np.histogram(_probe(dtype), bins=bins, range=value_range)
     except ValueError:
         return False
-    return bool(np.all(np.isfinite(edges)))
+    # numpy 2.0 gives equal edges where later versions raise ValueError
+    return bool(np.all(np.isfinite(edges)) and np.all(edges[1:] > edges[:-1]))
 
 
 def needs_bounds(dtype: np.dtype) -> bool:

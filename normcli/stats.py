@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from normcli import channels
 from normcli.grid import GridFold, grid_state, group_rows
 from normcli.inthist import IntHistogram, histogram_supported
 from normcli.kernels import _EMPTY_FLAT, _flat_group, _flat_moments, _fold_flat, _nd_block
@@ -61,11 +62,20 @@ class Accumulator:
             if self.flat and exact_integers and histogram_supported(self.dtype)
             else None
         )
+        #: Per channel of 8/16-bit images: exact counts per channel (normcli.channels).
+        self.channels = None
+        if (
+            self.hist is None
+            and exact_integers
+            and channels.supported(self.shape, self.dtype, self.axes, exclude_zeros)
+        ):
+            self.channels = channels.ChannelHistogram(self.dtype, self.shape[-1])
+            self._channel_counts = self.channels.empty()
         #: Rows per group of the grid; None when chunks need no grid (exact counts,
         #: or rows whose statistics are final).
         self.step: int | None = None
         self._fold: GridFold | None = None
-        if self.hist is None and (self.flat or 0 in self.axes):
+        if self.hist is None and self.channels is None and (self.flat or 0 in self.axes):
             self.step = group_rows(self.shape or (1,))
             if self.flat:
                 self._fold = GridFold(self.group_state, _fold_flat, (None, _EMPTY_FLAT))
@@ -92,6 +102,8 @@ class Accumulator:
             hist = IntHistogram(self.dtype)
             hist.update(chunk)  # zeros are dropped in result() if excluded
             return hist.counts
+        if self.channels is not None:
+            return self.channels.counts_of(chunk)
         if self.step is not None:
             return grid_state(chunk, start, self.step, self.group_state)
         return self._nd(chunk)
@@ -107,6 +119,8 @@ class Accumulator:
         """Merge the :meth:`chunk_state` of the next chunk into the running result."""
         if self.hist is not None:
             self.hist.counts += state
+        elif self.channels is not None:
+            self._channel_counts += state
         elif self._fold is not None:
             self._fold.absorb(state)
         else:
@@ -114,7 +128,7 @@ class Accumulator:
 
     def nonfinite(self) -> int:
         """NaN and infinite values seen so far (integers have none)."""
-        if self.hist is not None:
+        if self.hist is not None or self.channels is not None:
             return 0
         pending = 0
         if self._fold is not None and self.dtype.kind == "f":
@@ -161,6 +175,8 @@ class Accumulator:
                 m.zeros = np.array(zeros, dtype=np.int64)
                 return m
             return self.hist.moments()
+        if self.channels is not None:
+            return self.channels.moments(self._channel_counts)
         if self.flat:
             shift, stats = self._fold.result()
             return _flat_moments(stats, shift or 0.0)

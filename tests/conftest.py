@@ -6,6 +6,8 @@ typed in by hand.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import struct
 import subprocess
@@ -23,6 +25,12 @@ from hypothesis import settings
 
 from normcli.cli import cli
 
+# hdf5plugin before any library with its own copy of HDF5 (netCDF4, PyTables): loaded
+# after netCDF4, its Blosc filter fails ("error during user callback") in this process.
+# normcli itself never imports those; the tests use them to write fixtures.
+with contextlib.suppress(ImportError):
+    import hdf5plugin  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
@@ -33,6 +41,13 @@ settings.load_profile(os.environ.get("NORMCLI_HYPOTHESIS", "default"))
 #: Chunk sizes in rows that every streamed computation must agree on (n and n+42
 #: are added per array).
 CHUNK_ROWS = (1, 2, 50)
+
+#: Zarr stores need the zarr package, and zarr 3 needs Python 3.11: without it the tests
+#: of Zarr input and output are skipped (only those).
+HAVE_ZARR = importlib.util.find_spec("zarr") is not None
+needs_zarr = pytest.mark.skipif(
+    not HAVE_ZARR, reason="zarr is not installed (zarr 3 needs Python 3.11+)"
+)
 
 
 def chunkings(n: int) -> list[int]:

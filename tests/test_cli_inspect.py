@@ -302,9 +302,14 @@ def test_strict_makes_the_other_warnings_errors(invoke, tmp_path):
 
 
 def assert_png(path, size):
+    """A PNG of the figure's designed size, to a pixel: 9.2 inches at 100 dpi (9.2 * 100
+    is 919.99...) are 919 pixels with matplotlib 3.10 and 920 with 3.11."""
     with Image.open(path) as im:
         assert im.format == "PNG"
-        assert im.size == size
+        assert all(abs(got - want) <= 1 for got, want in zip(im.size, size, strict=True)), (
+            im.size,
+            size,
+        )
         pixels = np.asarray(im.convert("L"), dtype=np.float64)
     assert pixels.std() > 10  # something was drawn
 

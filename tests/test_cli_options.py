@@ -36,7 +36,7 @@ def test_fit_force_speaks_of_its_params_file_and_invert_compression_has_help(inv
     assert "Replace an existing -o PARAMS.json" in help_of(invoke, "fit")
     assert "Replace an existing OUTPUT" not in help_of(invoke, "fit")
     invert = help_of(invoke, "invert")
-    assert "--compression [gzip|lzf|zstd|none] Compression of OUTPUT" in invert
+    assert "Compression of OUTPUT" in invert.split("--compression")[1][:60]
 
 
 def test_chunk_size_means_bytes_held_at_once(invoke):

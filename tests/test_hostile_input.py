@@ -347,9 +347,17 @@ def _non_numeric(tmp_path: Path, kind: str, fmt: str) -> tuple[Path, str]:
 )
 @pytest.mark.parametrize("command", ALL)
 def test_structured_string_complex_and_date_arrays_are_refused_by_name(
-    refused, tmp_path, command, kind, fmt
+    refused, invoke, tmp_path, command, kind, fmt
 ):
     path, words = _non_numeric(tmp_path, kind, fmt)
+    if command == "ls" and fmt == "h5":
+        # one dataset of an HDF5 file is refused, not the file: ls lists it with the reason
+        result = invoke("ls", path, "--json")
+        assert result.exit_code == 0, result.stderr
+        skipped = json.loads(result.stdout)["skipped"]
+        assert [s["name"] for s in skipped] == ["d"]
+        assert words in skipped[0]["reason"]
+        return
     refused(*args(command, path), needles=(path.name, words, "convert it to a numeric array"))
 
 
@@ -496,29 +504,47 @@ def test_allow_external_is_for_hdf5_files(refused, tmp_path):
     refused(*line, code=2, needles=("--allow-external", "HDF5"))
 
 
+#: A filter id no plugin here provides (hdf5plugin, a test extra, registers LZ4 & co.).
+MISSING_FILTER = 32099
+
+
 def _needs_plugin(path: Path) -> Path:
-    """gzip-compressed chunks labelled as filter 32004 (LZ4), which this HDF5 lacks: the
-    file a writer with the LZ4 plugin leaves (object headers without checksums, so the
-    filter message can be patched in place)."""
+    """gzip-compressed chunks labelled as a filter this HDF5 lacks: the file a writer
+    with a plugin leaves (object headers without checksums, so the filter message can be
+    patched in place)."""
     with h5py.File(path, "w") as f:
         f.create_dataset("x", data=sample(), chunks=(8, 6, 5), compression="gzip")
     raw = bytearray(path.read_bytes())
     deflate = struct.pack("<HHHH", 1, 8, 1, 1) + b"deflate\x00"
     at = raw.index(deflate)
-    raw[at : at + 16] = struct.pack("<HHHH", 32004, 8, 1, 1) + b"lz4\x00\x00\x00\x00\x00"
+    raw[at : at + 16] = struct.pack("<HHHH", MISSING_FILTER, 8, 1, 1) + b"nope\x00\x00\x00\x00"
     path.write_bytes(bytes(raw))
     return path
 
 
+def listed_as_unreadable(invoke, path: Path, name: str, needles=()) -> None:
+    """ls lists a dataset normcli cannot read, with the reason, and succeeds."""
+    result = invoke("ls", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    skipped = {s["name"]: s["reason"] for s in json.loads(result.stdout)["skipped"]}
+    assert name in skipped
+    for needle in needles:
+        assert needle in skipped[name], (needle, skipped[name])
+
+
 @pytest.mark.parametrize("command", ALL)
 def test_hdf5_filter_that_needs_a_plugin_is_named_before_reading(
-    refused, no_output_opened, tmp_path, command
+    refused, invoke, no_output_opened, tmp_path, command
 ):
-    path = _needs_plugin(tmp_path / "lz4.h5")
-    assert not h5py.h5z.filter_avail(32004)
+    path = _needs_plugin(tmp_path / "plugin.h5")
+    assert not h5py.h5z.filter_avail(MISSING_FILTER)
     with h5py.File(path, "r") as f, pytest.raises(OSError):  # h5py fails mid-read
         f["x"][()]
-    refused(*args(command, path), needles=("lz4.h5:x", "filter 32004", "HDF5_PLUGIN_PATH"))
+    needles = (f"filter {MISSING_FILTER}", "HDF5_PLUGIN_PATH")
+    if command == "ls":
+        listed_as_unreadable(invoke, path, "x", needles)
+        return
+    refused(*args(command, path), needles=("plugin.h5:x", *needles))
 
 
 @pytest.mark.parametrize("keep", [0.02, 0.5, 0.98])
@@ -548,11 +574,14 @@ def test_hdf5_left_open_by_a_crashed_writer_is_refused(refused, tmp_path, comman
     refused(*args(command, path), needles=("crashed.h5", "h5clear -s"))
 
 
-def test_hdf5_absurd_declared_shape_is_refused_without_streaming_fill_values(refused, tmp_path):
+def test_hdf5_absurd_declared_shape_is_refused_without_streaming_fill_values(
+    refused, invoke, tmp_path
+):
     path = tmp_path / "absurd.h5"
     with h5py.File(path, "w") as f:  # 2**50 rows declared, no chunk ever written
         f.create_dataset("x", shape=(2**50, 10), dtype="f4", chunks=(1024, 10))
-    for command in ALL:  # a real process, so that a hang is a failure, not a stuck run
+    listed_as_unreadable(invoke, path, "x", ("(1125899906842624, 10)", "never written"))
+    for command in ALL[1:]:  # a real process, so that a hang is a failure, not a stuck run
         needles = ("absurd.h5:x", "(1125899906842624, 10)", "never written")
         refused(*args(command, path), process=True, timeout=60, needles=needles)
 
@@ -560,7 +589,7 @@ def test_hdf5_absurd_declared_shape_is_refused_without_streaming_fill_values(ref
 @pytest.mark.parametrize("layout", ["chunked, half written", "contiguous, never written"])
 @pytest.mark.parametrize("command", ALL)
 def test_hdf5_data_never_written_is_refused_not_read_as_fill_values(
-    refused, no_output_opened, tmp_path, command, layout
+    refused, invoke, no_output_opened, tmp_path, command, layout
 ):
     path = tmp_path / "partial.h5"
     with h5py.File(path, "w") as f:
@@ -571,6 +600,9 @@ def test_hdf5_data_never_written_is_refused_not_read_as_fill_values(
             f.create_dataset("x", shape=(100, 10), dtype="f4")
     with h5py.File(path, "r") as f:  # h5py reads the rest as zeros, silently
         assert (f["x"][99] == 0).all()
+    if command == "ls":  # listed with the reason; every command that reads it refuses
+        listed_as_unreadable(invoke, path, "x", ("never", "re-create it"))
+        return
     refused(*args(command, path), needles=("partial.h5:x", "never", "re-create it"))
 
 
@@ -646,23 +678,24 @@ def test_truncated_image_is_refused(refused, tmp_path, command):
     refused(*args(command, d, "--chunk-size", "1"), needles=("b.png", "cannot be decoded"))
 
 
-@pytest.mark.parametrize(
-    ("second", "needles"),
-    [
-        (grey(20, 20), ("b.png", "(20, 20)", "(28, 28)")),
-        (RNG.integers(0, 256, size=(28, 28, 3), dtype=np.uint8), ("b.png", "RGB", "--mode")),
-        (RNG.integers(0, 65536, size=(28, 28), dtype=np.uint16), ("b.png", "uint16", "uint8")),
-    ],
-    ids=["shapes", "modes", "bit depths"],
-)
 @pytest.mark.parametrize("command", IMAGE_COMMANDS)
-def test_images_of_mixed_shapes_modes_or_depths_are_refused_naming_both(
-    refused, tmp_path, command, second, needles
-):
+def test_images_of_mixed_bit_depths_are_refused_naming_both(refused, tmp_path, command):
     d = tmp_path / "in"
     save(d / "a.png", grey())
-    save(d / "b.png", second)
-    refused(*args(command, d, "--chunk-size", "1"), needles=needles)
+    save(d / "b.png", RNG.integers(0, 65536, size=(28, 28), dtype=np.uint16))
+    refused(*args(command, d, "--chunk-size", "1"), needles=("b.png", "uint16", "uint8", "--mode"))
+
+
+def test_images_of_mixed_sizes_into_an_array_file_are_refused_naming_resize(refused, tmp_path):
+    # mixed sizes are a valid folder (tests/test_photos.py); only a file of one shape
+    # cannot hold them
+    d = tmp_path / "in"
+    save(d / "a.png", grey())
+    save(d / "b.png", grey(20, 20))
+    refused(
+        *args("normalize", d, "--chunk-size", "1"),
+        needles=("different sizes", "widths 20-28", "--resize", "--center-crop"),
+    )
 
 
 def _describe_folder(invoke, d: Path) -> tuple[dict, str]:

@@ -26,7 +26,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from normcli.errors import InputError
 from normcli.io import ReadOptions, open_reader, open_writer
 from normcli.io.image_writer import ImageOutput
 from normcli.io.images import natural_key
@@ -63,16 +62,19 @@ def leftovers(directory: Path) -> list[str]:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def test_natural_order_and_pixels_equal_imageio(tmp_path):
+@pytest.mark.parametrize("order", ["sorted", "natural"])
+def test_file_order_and_pixels_equal_imageio(tmp_path, order):
     x = grey(12)
     names = [f"img{i}.png" for i in range(12)]
     for name, img in zip(names, x, strict=True):
         save(tmp_path / "d" / name, img)
-    expected_order = [f"img{i}.png" for i in range(12)]  # img2 before img10
-    assert sorted(names) != expected_order  # lexicographic order would differ
+    # sorted: Python's sorted(os.listdir), as torchvision's ImageFolder; natural: img2
+    # before img10 (--class-order natural)
+    expected_order = sorted(os.listdir(tmp_path / "d")) if order == "sorted" else names
+    assert sorted(names) != names  # the two orders differ
     oracle = np.stack([iio.imread(tmp_path / "d" / n) for n in expected_order])
     for rows in chunkings(12):
-        got, texts, labels = read_all(tmp_path / "d", rows)
+        got, texts, labels = read_all(tmp_path / "d", rows, class_order=order)
         np.testing.assert_array_equal(got, oracle)
     assert texts == {"filenames": expected_order}
     assert labels is None
@@ -91,8 +93,10 @@ def test_class_folders_give_labels_and_names(tmp_path):
             img = grey(1)[0]
             save(tmp_path / "d" / cls / f"x{10 - i}.png", img)
             files[f"{cls}/x{10 - i}.png"] = img
-    order = ["2", "10", "cat", "dog"]  # natural order of the class folders
-    expected_files = [f"{c}/x{10 - i}.png" for c in order for i in reversed(range(classes[c]))]
+    # torchvision's ImageFolder: sorted class names, then each class's sorted file names
+    order = sorted(os.listdir(tmp_path / "d"))
+    assert order == ["10", "2", "cat", "dog"]
+    expected_files = [f"{c}/{f}" for c in order for f in sorted(os.listdir(tmp_path / "d" / c))]
     got, texts, labels = read_all(tmp_path / "d")
     assert texts["class_names"] == order
     assert texts["filenames"] == expected_files
@@ -147,8 +151,9 @@ def test_mode_converts_like_pillow(tmp_path):
     save(tmp_path / "d" / "c.png", np.dstack([rgb, rgb[:, :, 1]]))
     Image.fromarray(rgb).convert("P").save(tmp_path / "d" / "d.png")
     paths = [tmp_path / "d" / f"{c}.png" for c in "abcd"]
-    with pytest.raises(InputError, match=r"b\.png .*--mode"):
-        read_all(tmp_path / "d")
+    # without --mode, a folder mixing grey and colour is read as RGB (as torchvision)
+    oracle = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    np.testing.assert_array_equal(read_all(tmp_path / "d", 2)[0], oracle)
     for mode in ("L", "RGB"):
         oracle = np.stack([np.asarray(Image.open(p).convert(mode)) for p in paths])
         got, _, _ = read_all(tmp_path / "d", 1, mode=mode)
@@ -247,10 +252,10 @@ def _bad_folder(tmp_path, case: str) -> tuple[Path, tuple[str, ...]]:
         return d, ("b.png", "cannot be decoded")
     if case == "mixed-shapes":
         save(d / "b.png", grey(1, 20, 20)[0])
-        return d, ("b.png", "(20, 20)", "(28, 28)")
-    if case == "mixed-modes":
-        save(d / "b.png", RNG.integers(0, 256, (28, 28, 3), dtype=np.uint8))
-        return d, ("b.png", "RGB", "--mode")
+        return d, ("different sizes", "--resize")
+    if case == "mixed-bit-depths":
+        save(d / "b.png", grey(1, 28, 28, np.uint16)[0])
+        return d, ("b.png", "uint16", "--mode L")
     if case == "rgb16-png":
         rows = b"".join(b"\x00" + bytes(28 * 6) for _ in range(28))
         (d / "b.png").write_bytes(png_bytes(28, 28, 16, 2, rows))
@@ -268,7 +273,7 @@ BAD_CASES = [
     "not-an-image",
     "truncated",
     "mixed-shapes",
-    "mixed-modes",
+    "mixed-bit-depths",
     "rgb16-png",
     "animated-gif",
 ]
@@ -277,6 +282,8 @@ BAD_CASES = [
 @pytest.mark.parametrize("case", BAD_CASES)
 @pytest.mark.parametrize("output", ["out.npz", "out/"])
 def test_bad_images_give_one_error_line_and_no_output(invoke, tmp_path, case, output):
+    if case == "mixed-shapes" and output == "out/":
+        pytest.skip("a folder of mixed sizes is written as one (test_photos.py)")
     d, needles = _bad_folder(tmp_path, case)
     before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
     result = invoke("normalize", d, f"{tmp_path}/{output}", "-m", "per-image", "--chunk-size", 1)
@@ -465,7 +472,7 @@ def test_class_folder_round_trip_keeps_names_labels_and_texts(invoke, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "copied unchanged: labels, class_names, filenames" in result.stdout
     with np.load(tmp_path / "o.npz") as z:  # plain numpy reads all three, no pickle
-        assert list(z["class_names"]) == ["a", "b", "c9", "c10"] == texts["class_names"]
+        assert list(z["class_names"]) == ["a", "b", "c10", "c9"] == texts["class_names"]
         assert list(z["filenames"]) == texts["filenames"]
         np.testing.assert_array_equal(z["labels"], labels)
     result = invoke("normalize", d, tmp_path / "o.h5", "-k", "images", "-m", "per-image")
@@ -608,12 +615,10 @@ def test_sample_digits_as_a_real_process(tmp_path):
 
 
 def test_tiff_without_tifffile_names_the_extra(invoke, tmp_path, monkeypatch):
-    import normcli.io.image_writer as image_writer
-    import normcli.io.images as images
+    import normcli.io.image_decode as images
 
     write_folder(tmp_path / "t", grey(2), image_format="tiff")
     monkeypatch.setattr(images, "_tifffile", lambda: None)
-    monkeypatch.setattr(image_writer, "_tifffile", lambda: None)
     result = invoke("describe", tmp_path / "t")
     assert result.exit_code == 1
     assert_one_error_line(result, "000000.tif", "normcli[tiff]")

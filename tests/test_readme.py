@@ -29,7 +29,15 @@ README = ROOT / "README.md"
 
 #: Rules and box-drawing characters of rich's tables, and the bars of histograms.
 _RULES = re.compile(r"[┃━╇│─┏┓┗┛┡┩╭╮╰╯]+")
-_NUMBER = re.compile(r"^[-+]?(\d[\d,]*\.?\d*|\.\d+)([eE][-+]?\d+)?%?$")
+#: A number as normcli prints it: in a table (``1,000``, ``12.5%``, ``1.18e-08``) or in
+#: JSON and CSV, where a comma or a bracket may follow it (``0.1348707910300985,``).
+_NUMBER_TEXT = (
+    r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?"
+    r"(?![\w.])"  # not the start of a word (``5MiB``) or of a version (``1.2.3``)
+)
+#: Where a number starts: not inside a word (``float32``, ``run1``, ``1.2.3``).
+_NUMBER_IN = re.compile(rf"(?<![\w.])({_NUMBER_TEXT})")
+_NUMBER = re.compile(rf"{_NUMBER_TEXT}$")
 
 
 @dataclass
@@ -77,7 +85,8 @@ def examples() -> list[Example]:
 def _tokens(text: str) -> list[str]:
     text = _RULES.sub(" ", text)
     text = re.sub(r"[█▉▊▋▌▍▎▏]+", " ", text)  # histogram bars: their length is the count
-    return text.split()
+    # every number is a token of its own, whatever punctuation touches it
+    return [part for word in text.split() for part in _NUMBER_IN.split(word) if part]
 
 
 def _same_token(a: str, b: str) -> bool:
@@ -192,6 +201,23 @@ def test_every_console_example_prints_what_the_readme_shows(scratch):
         (["a", "...", "z"], ["a", "b", "c"], False),
         (["x 1,000 of 1,000"], ["x 1,000 of 999"], False),
         (["ok  f: mean"], ["ok  f: std"], False),
+        # JSON and CSV: a number followed by a comma is still compared as a number
+        (['"skewness": 0.13487079103009844,'], ['"skewness": 0.13487079103009855,'], True),
+        (['"skewness": 0.13487079103009844,'], ['"skewness": 0.1348707910301,'], True),
+        (['"skewness": 0.13487079103009844,'], ['"skewness": 0.1348717910300984,'], False),
+        (['"skewness": 0.13487079103009844,'], ['"skewness": 0.13487079103009844'], False),
+        (['"count": 1000,'], ['"count": 1001,'], False),
+        (["x_test,0.1348707910300984,1e-08"], ["x_test,0.13487079103009855,1.0000001e-08"], True),
+        (["x_test,0.1348707910300984,1e-08"], ["x_test,0.1348707910300984,2e-08"], False),
+        (["x_test,0.1348707910300984,1e-08"], ["y_test,0.1348707910300984,1e-08"], False),
+        (["[0.5, -1.25]"], ["[0.50000000001, -1.2500000001]"], True),
+        (["float32 run1 v1.2.3"], ["float64 run1 v1.2.3"], False),
+        (["float32 run1 v1.2.3"], ["float32 run2 v1.2.3"], False),
+        (['  "skewness": 0.13487079103009844,'], ['  "skewness": 0.13487079103009855,'], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.5000000000001,2.75"], True),
+        (["a,1000,0.5,2.75"], ["a,1000,0.6,2.75"], False),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132758, 0.32],"], True),
+        (["    mean=[0.42339544132759, 0.32],"], ["    mean=[0.42339544132759, 0.33],"], False),
     ],
 )
 def test_the_comparison_itself(expected, actual, same):

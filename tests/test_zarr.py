@@ -120,11 +120,18 @@ def test_not_a_store_and_missing_store(tmp_path):
         open_reader(tmp_path / "none.zarr")
 
 
-def test_text_arrays_are_refused_by_name(tmp_path):
+def test_text_arrays_are_refused_by_name_not_the_store(tmp_path):
+    from normcli.ops.select import select_arrays
+
     group = zarr.open_group(str(tmp_path / "t.zarr"), mode="w")
     group.create_array("words", shape=(2,), dtype=str)[...] = np.array(["a", "b"])
-    with pytest.raises(InputError, match=r"t.zarr:words holds text"):
-        open_reader(tmp_path / "t.zarr")
+    group.create_array("x", shape=(3,), dtype="f8")[...] = np.arange(3.0)
+    with open_reader(tmp_path / "t.zarr") as reader:
+        assert reader.names() == ["x"]
+        assert "t.zarr:words holds text" in reader.skipped["words"]
+        with pytest.raises(InputError, match=r"t.zarr:words holds text"):
+            select_arrays(reader, ["words"], default_all=True)
+        np.testing.assert_array_equal(reader.read("x"), np.arange(3.0))
 
 
 def test_missing_extra_names_it(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from normcli.cli.app import cli, main
 from normcli.cli.check import check_command
 from normcli.cli.describe import describe_command
+from normcli.cli.export import export_command
 from normcli.cli.fit import fit_command
 from normcli.cli.invert import invert_command
 from normcli.cli.ls import ls_command
@@ -23,6 +24,7 @@ for _command in (
     fit_command,
     invert_command,
     check_command,
+    export_command,
 ):
     cli.add_command(_command)
 

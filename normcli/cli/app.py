@@ -47,8 +47,12 @@ class NormcliGroup(click.Group):
         try:
             with warnings.catch_warnings():
                 # numpy's overflow/invalid-value warnings are not for users: normcli
-                # counts NaN and infinities and says what they mean
-                warnings.simplefilter("ignore", RuntimeWarning)
+                # counts NaN and infinities and says what they mean; nor are the reading
+                # libraries' (zarr, tifffile): normcli refuses what is wrong in one line
+                warnings.simplefilter("ignore")
+                from normcli.reporting import NormcliWarning
+
+                warnings.simplefilter("default", NormcliWarning)
                 result = super().invoke(ctx)
             _check_signals()
             return result
@@ -132,7 +136,19 @@ def output_written(output_path):
 
 
 def main(argv=None):
-    """Console-script entry point (the commands are added by :mod:`normcli.cli`)."""
+    """Console-script entry point (the commands are added by :mod:`normcli.cli`), then
+    an exit that adds nothing to the one ``Error:`` line (:mod:`normcli.quiet_exit`)."""
+    from normcli.quiet_exit import exit_after_error, silence_library_logs
+
+    silence_library_logs()
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        exit_after_error(exc)
+        raise
+
+
+def _main(argv=None):
     signal.signal(signal.SIGINT, _on_signal)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_signal)

@@ -8,6 +8,7 @@ from normcli.cli.app import output_written
 from normcli.cli.options import (
     engine_options,
     force_option,
+    fsync_option,
     image_output_options,
     input_argument,
     nan_option,
@@ -48,8 +49,9 @@ INVERT_KEYS = (
 )
 @click.option(
     "--compression",
-    type=click.Choice(["gzip", "lzf", "zstd", "none"]),
-    help="Compression of OUTPUT: gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only).",
+    type=click.Choice(["gzip", "lzf", "zstd", "blosc", "none"]),
+    help="Compression of OUTPUT: gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr "
+    "and .h5 with hdf5plugin; blosc: .h5 with hdf5plugin).",
 )
 @nan_option("propagate")
 @image_output_options
@@ -63,6 +65,7 @@ INVERT_KEYS = (
 )
 @click.option("--clip", is_flag=True, help="Image-folder OUTPUT: clip values into the range.")
 @force_option
+@fsync_option
 @engine_options
 @output_options
 def invert_command(

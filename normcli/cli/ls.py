@@ -11,6 +11,7 @@ from normcli.cli.options import (
     image_read_options,
     input_argument,
     output_options,
+    raw_option,
     read_options_from,
 )
 from normcli.cli.render import Renderer, render_ls
@@ -21,6 +22,7 @@ from normcli.ops.select import list_arrays
 @input_argument
 @image_read_options
 @allow_external_option
+@raw_option
 @output_options
 @csv_option
 def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
@@ -32,5 +34,5 @@ def ls_command(input_path, image_mode, max_pixels, as_json, quiet, as_csv):
     check_output_modes(as_json, as_csv)
     renderer = Renderer(as_json=as_json, quiet=quiet, as_csv=as_csv)
     options = read_options_from(image_mode, max_pixels)
-    fmt, infos = list_arrays(input_path, options, renderer.progress())
-    render_ls(renderer, input_path, fmt, infos)
+    fmt, infos, skipped = list_arrays(input_path, options, renderer.progress())
+    render_ls(renderer, input_path, fmt, infos, skipped)

@@ -11,6 +11,7 @@ from normcli.cli.options import (
     NORMALIZE_KEYS,
     engine_options,
     force_option,
+    fsync_option,
     image_output_options,
     input_argument,
     inspect_options,
@@ -35,8 +36,12 @@ from normcli.ops.plan import (
 )
 from normcli.params import load_params
 
-COMPRESSION = click.Choice(["gzip", "lzf", "zstd", "none"])
-COMPRESSION_HELP = "gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr only)."
+COMPRESSION = click.Choice(["gzip", "lzf", "zstd", "blosc", "none"])
+COMPRESSION_HELP = (
+    "gzip for .npz, .h5, .nc and .zarr (lzf: .h5 only; zstd: .zarr, and .h5 with "
+    "hdf5plugin; blosc: .h5 with hdf5plugin). Default for .h5 and .zarr from the same "
+    "kind of INPUT: as the input was."
+)
 
 
 @click.command("normalize")
@@ -70,6 +75,7 @@ COMPRESSION_HELP = "gzip for .npz, .h5 and .zarr (lzf: .h5 only; zstd: .zarr onl
     help="Count the samples whose within-sample order of values changed.",
 )
 @force_option
+@fsync_option
 @engine_options
 @output_options
 @usage_errors

@@ -112,6 +112,23 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing o
 force_option = click.option("--force", is_flag=True, help="Replace an existing OUTPUT.")
 
 
+def _set_fsync(ctx, param, value):
+    from normcli.io import tempfiles
+
+    tempfiles.FSYNC = bool(value)
+    return value
+
+
+#: --fsync: OUTPUT and its folder flushed to disk around the rename (normcli.io.tempfiles).
+fsync_option = click.option(
+    "--fsync",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_fsync,
+    help="Flush OUTPUT and its folder to disk, so a finished OUTPUT survives a power cut.",
+)
+
+
 def axis_option(default_help: str):
     return click.option(
         "--axis",
@@ -209,20 +226,138 @@ def allow_external() -> bool:
     return bool(click.get_current_context().meta.get("normcli.allow_external", False))
 
 
+def _remember_image(key):
+    def callback(ctx, param, value):
+        if key in ("resize", "crop") and value is not None:
+            from normcli.errors import ParameterError
+            from normcli.io.image_transforms import parse_size
+
+            try:
+                value = parse_size(value, f"--{param.name.replace('_', '-')}")
+            except ParameterError as exc:
+                raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+            if key == "crop" and value[1] is None:
+                value = (value[0], value[0])
+        ctx.meta[f"normcli.image.{key}"] = value
+
+    return callback
+
+
+transform_options = compose(
+    click.option(
+        "--resize",
+        metavar="N|WxH",
+        expose_value=False,
+        callback=_remember_image("resize"),
+        help="Image folders: resize every image as it is read, as torchvision's Resize: N "
+        "sets the shorter side to N (aspect ratio kept), WxH gives width x height.",
+    ),
+    click.option(
+        "--center-crop",
+        metavar="N|WxH",
+        expose_value=False,
+        callback=_remember_image("crop"),
+        help="Image folders: then crop the centre, as torchvision's CenterCrop (N: NxN).",
+    ),
+    click.option(
+        "--interpolation",
+        type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos"]),
+        expose_value=False,
+        callback=_remember_image("interpolation"),
+        help="Filter of --resize (Pillow's, antialiased). Default: bilinear.",
+    ),
+    click.option(
+        "--exif-transpose",
+        is_flag=True,
+        default=None,
+        expose_value=False,
+        callback=_remember_image("exif_transpose"),
+        help="Image folders: turn photos upright as their EXIF orientation tag says "
+        "(default: read as stored, as torchvision and Keras do).",
+    ),
+    click.option(
+        "--class-order",
+        type=click.Choice(["sorted", "natural"]),
+        expose_value=False,
+        callback=_remember_image("class_order"),
+        help="Image folders: order of classes and files: sorted names (default, as "
+        "torchvision's ImageFolder and Keras) or natural (img2 before img10).",
+    ),
+)
+
+
+def image_transform():
+    """The ImageTransform of --resize/--center-crop/--interpolation (None without them),
+    its sizes checked against each other (a usage error, exit 2)."""
+    meta = click.get_current_context().meta
+    resize = meta.get("normcli.image.resize")
+    crop = meta.get("normcli.image.crop")
+    interpolation = meta.get("normcli.image.interpolation")
+    if resize is None and crop is None and interpolation is None:
+        return None
+    from normcli.errors import ParameterError
+    from normcli.io.image_transforms import ImageTransform
+
+    if interpolation is not None and resize is None:
+        raise click.UsageError("--interpolation chooses the filter of --resize; add --resize")
+    try:
+        return ImageTransform(resize, crop, interpolation or "bilinear")
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def image_meta(key: str):
+    """--exif-transpose or --class-order as given (None when not)."""
+    return click.get_current_context().meta.get(f"normcli.image.{key}")
+
+
+def _remember_raw(ctx, param, value):
+    ctx.meta["normcli.raw"] = bool(value)
+
+
+raw_option = click.option(
+    "--raw",
+    is_flag=True,
+    expose_value=False,  # read by the command through raw_values()
+    callback=_remember_raw,
+    help="HDF5, netCDF, Zarr: the stored values, without CF decoding (scale_factor, "
+    "add_offset, _FillValue, valid_range).",
+)
+
+
+def raw_values() -> bool:
+    """Whether --raw was given to the running command."""
+    return bool(click.get_current_context().meta.get("normcli.raw", False))
+
+
 output_options = compose(json_option, quiet_option)
-image_read_options = compose(mode_option, max_pixels_option)
+image_read_options = compose(mode_option, max_pixels_option, transform_options)
 
 
 def read_options(keys_help: str):
-    """-k (with the command's help), --chunk-size, the image and HDF5 reading options."""
+    """-k (with the command's help), --chunk-size, the image and HDF5 reading options,
+    --raw."""
     return compose(
-        key_option(keys_help), chunk_size_option, image_read_options, allow_external_option
+        key_option(keys_help),
+        chunk_size_option,
+        image_read_options,
+        allow_external_option,
+        raw_option,
     )
 
 
 def read_options_from(image_mode, max_pixels) -> ReadOptions:
-    """The readers' options of the running command."""
-    return ReadOptions(mode=image_mode, max_pixels=max_pixels, allow_external=allow_external())
+    """The readers' options of the running command (with --resize, --center-crop,
+    --interpolation, --exif-transpose and --class-order, remembered by their callbacks)."""
+    return ReadOptions(
+        mode=image_mode,
+        max_pixels=max_pixels,
+        allow_external=allow_external(),
+        transform=image_transform(),
+        exif_transpose=bool(image_meta("exif_transpose")),
+        class_order=image_meta("class_order"),
+        raw=raw_values(),
+    )
 
 
 csv_option = click.option(

@@ -28,6 +28,7 @@ from normcli.documents import (
 )
 from normcli.jsonfmt import dumps, strict
 from normcli.moments import COUNT_FIELDS, STAT_FIELDS
+from normcli.ragged import shape_json, shape_text, sizes_note, stored_bytes
 from normcli.reporting import Reporter
 from normcli.units import format_bytes
 
@@ -175,7 +176,9 @@ def stats_table(
 def describe_title(item, input_path: str) -> Text:
     title = Text()
     title.append(printable(item.name), style="bold cyan")
-    title.append(f"  {tuple(item.shape)} {item.dtype}", style="")
+    title.append(f"  {_dims(item.shape)} {item.dtype}", style="")
+    if item.extra.get("cf"):
+        title.append(f"  (values: {item.extra['cf']})", style="yellow")
     if item.axes is not None:
         title.append(f"  axis={','.join(map(str, item.axes))}", style="magenta")
     return title
@@ -219,7 +222,13 @@ def render_describe(
 
 
 def _shape_text(shape) -> str:
-    return "x".join(str(n) for n in shape) if shape else "scalar"
+    return "x".join("*" if n is None else str(n) for n in shape) if shape else "scalar"
+
+
+def _dims(shape) -> str:
+    """``(6, 28, 28)``; a size that varies (a ragged image folder) is ``*``."""
+    inner = ", ".join("*" if n is None else str(n) for n in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _csv_number(value, count: bool) -> object:
@@ -317,32 +326,62 @@ def histogram_caption(columns) -> Text:
     return literal(text, style="dim")
 
 
-def render_ls(renderer: Renderer, input_path: str, fmt: str, infos) -> None:
+def ls_note(a) -> str:
+    """What ls says beside an array: a coordinate variable, values CF-decoded."""
+    notes = []
+    if a.extra.get("coordinate"):
+        notes.append("coordinate")
+    if a.extra.get("cf"):
+        notes.append(f"values: {a.extra['cf']}")
+    if "stored_rows" in a.extra:
+        notes.append(f"{a.extra['stored_rows']:,} of {a.shape[0]:,} records stored")
+    return "; ".join(notes)
+
+
+def render_ls(renderer: Renderer, input_path: str, fmt: str, infos, skipped=None) -> None:
+    """The arrays of INPUT; a note column (coordinates, decoded values) and the arrays
+    normcli cannot read (``skipped``: name -> reason), only when the file has some."""
+    skipped = skipped or {}
+    notes = {a.name: ls_note(a) for a in infos}
+    any_note = any(notes.values()) or bool(skipped)
     if renderer.as_json:
-        renderer.json(ls_document(input_path, fmt, infos))
+        renderer.json(ls_document(input_path, fmt, infos, skipped))
         return
     if renderer.as_csv:
-        rows = [[a.name, _shape_text(a.shape), str(a.dtype), a.nbytes] for a in infos]
-        renderer.csv(["name", "shape", "dtype", "bytes"], rows)
+        header = ["name", "shape", "dtype", "bytes"] + (["note"] if any_note else [])
+        rows = [
+            [a.name, _shape_text(shape_json(a)), str(a.dtype), stored_bytes(a)]
+            + ([notes[a.name]] if any_note else [])
+            for a in infos
+        ]
+        rows += [[n, "", "", "", f"not read: {r}"] for n, r in skipped.items()]
+        renderer.csv(header, rows)
         return
     table = Table(show_edge=False, pad_edge=False)
-    for col, justify in (
+    columns = [
         ("name", "left"),
         ("shape", "left"),
         ("dtype", "left"),
         ("bytes", "right"),
         ("size", "right"),
-    ):
+    ]
+    for col, justify in columns + ([("note", "left")] if any_note else []):
         table.add_column(col, justify=justify)
     for a in infos:
-        table.add_row(
+        cells = [
             literal(a.name),
-            str(tuple(a.shape)),
+            shape_text(a),
             str(a.dtype),
-            f"{a.nbytes:,}",
-            format_bytes(a.nbytes),
-        )
+            f"{stored_bytes(a):,}",
+            format_bytes(stored_bytes(a)),
+        ]
+        table.add_row(*cells, *([literal(notes[a.name])] if any_note else []))
+    for name, reason in skipped.items():  # the reason in short; --json has what to do
+        table.add_row(literal(name), "", "", "", "", literal(f"not read: {reason.split('; ')[0]}"))
     renderer.print(table)
+    for a in infos:
+        if sizes_note(a):
+            renderer.print(literal(sizes_note(a)))
 
 
 def _params_summary(params: dict) -> str:
@@ -360,7 +399,7 @@ def render_normalize(renderer: Renderer, report, inspect=None) -> None:
     for a in report.arrays:
         title = Text()
         title.append(printable(a.name), style="bold cyan")
-        title.append(f"  {tuple(a.shape)} {a.dtype_in} -> {a.dtype_out}  ")
+        title.append(f"  {_dims(a.shape)} {a.dtype_in} -> {a.dtype_out}  ")
         title.append(f"{a.method}", style="bold")
         axis = "all" if a.axis is None or a.axis == list(range(len(a.shape))) else a.axis
         title.append(f" axis={axis if isinstance(axis, str) else ','.join(map(str, axis))}")
@@ -391,7 +430,7 @@ def render_fit(renderer: Renderer, input_path: str, doc: dict, before: dict, sav
     fitted = doc.get("fitted_on", {})
     title = Text()
     title.append(printable(fitted.get("key", "")), style="bold cyan")
-    title.append(f"  {tuple(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
+    title.append(f"  {_dims(fitted.get('shape', ()))} {fitted.get('dtype', '')}  ")
     title.append(doc["method"], style="bold")
     axes = doc.get("axes")
     title.append(f" axis={'all' if doc.get('axis') == 'all' else ','.join(map(str, axes or []))}")

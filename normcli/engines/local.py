@@ -135,7 +135,7 @@ def _piece_rows(reader, info: ArrayInfo, piece_bytes: int, row_bytes: int) -> in
     whole groups of the statistics' grid when that fits the budget (else at least one
     row), but never less than a stored chunk (HDF5, Zarr), which would be decompressed
     again for every piece that touches it; aligned to the stored chunks by the reader."""
-    cap = LIBRARY_PIECE_BYTES if reader.format in ("hdf5", "zarr") else PIECE_BYTES
+    cap = LIBRARY_PIECE_BYTES if reader.format in ("hdf5", "netcdf", "zarr") else PIECE_BYTES
     rows = max(1, min(piece_bytes, cap) // max(1, row_bytes))
     group = group_rows(info.shape or (1,))
     if group * row_bytes <= piece_bytes:

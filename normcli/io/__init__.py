@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
+#: Formats whose arrays carry attributes, CF-decoded unless --raw (normcli.io.decoded).
+DECODED_FORMATS = ("hdf5", "netcdf", "zarr")
 #: Output formats that hold one array, and what to say about the others.
 ONE_ARRAY_FORMATS = {
     "npy": "a .npy OUTPUT holds one array",
@@ -46,12 +49,32 @@ ONE_ARRAY_FORMATS = {
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """Options of the readers that take any (image folders: --mode, --max-pixels;
-    HDF5: --allow-external)."""
+    """Options of the readers that take any (image folders: --mode, --max-pixels,
+    --resize/--center-crop/--interpolation as an ImageTransform, --exif-transpose,
+    --class-order; HDF5: --allow-external; HDF5, netCDF, Zarr: --raw, the stored values
+    without CF decoding)."""
 
     mode: str | None = None
     max_pixels: int | None = None
     allow_external: bool = False
+    raw: bool = False
+    transform: object | None = None  # normcli.io.image_transforms.ImageTransform
+    exif_transpose: bool = False
+    class_order: str | None = None  # sorted (None) or natural
+
+    def image_flags(self) -> list[str]:
+        """The image-folder options given, as their flags."""
+        t = self.transform
+        flags = {
+            "--mode": self.mode is not None,
+            "--max-pixels": self.max_pixels is not None,
+            "--resize": t is not None and t.resize is not None,
+            "--center-crop": t is not None and t.crop is not None,
+            "--interpolation": t is not None and t.interpolation != "bilinear",
+            "--exif-transpose": self.exif_transpose,
+            "--class-order": self.class_order is not None,
+        }
+        return [flag for flag, given in flags.items() if given]
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,9 @@ FORMATS: dict[str, Format] = {
                notes="numpy's zip of arrays (no pickles)"),
         Format("hdf5", HDF5_SUFFIXES, "normcli.io.hdf5", "Hdf5Reader", "Hdf5Writer",
                notes="HDF5 datasets, by their path"),
+        Format("netcdf", NETCDF_SUFFIXES, "normcli.io.netcdf", "NetcdfReader", "NetcdfWriter",
+               notes="netCDF-4 variables, with dimensions and CF decoding (writing: "
+               "normcli[netcdf])"),
         Format("idx", (), "normcli.io.idx", "IdxReader", None,
                notes="MNIST's IDX files (-ubyte, -ubyte.gz), read only"),
         Format("images", (), "normcli.io.images", "ImageFolderReader", "ImageFolderWriter",
@@ -120,7 +146,8 @@ def input_format(path: Path) -> str:
         return "idx"
     raise InputError(
         f"{path}: unknown format {path.suffix or '(no extension)'!s}; normcli reads .npy, "
-        ".npz, .h5/.hdf5 and IDX (-ubyte, -ubyte.gz) files, .zarr stores and folders of images"
+        ".npz, .h5/.hdf5, netCDF-4 (.nc) and IDX (-ubyte, -ubyte.gz) files, .zarr stores and "
+        "folders of images"
     )
 
 
@@ -142,7 +169,7 @@ def output_format(path: str | os.PathLike) -> str:
     path = Path(path)
     raise OutputError(
         f"{path}: unknown output format {path.suffix or '(no extension)'!s}; write .npy, "
-        ".npz, .h5/.hdf5 or .zarr, or end OUTPUT with / to write a folder of images"
+        ".npz, .h5/.hdf5, .nc or .zarr, or end OUTPUT with / to write a folder of images"
     )
 
 
@@ -158,35 +185,62 @@ def open_reader(path: str | os.PathLike, options: ReadOptions | None = None) -> 
             "and folders: save the data to a file first"
         )
     fmt = input_format(path)
-    if fmt != "images" and (options.mode is not None or options.max_pixels is not None):
-        flag = "--mode" if options.mode is not None else "--max-pixels"
+    if fmt != "images" and options.image_flags():
+        flag = options.image_flags()[0]
         raise ParameterError(f"{flag} applies to folders of images; {path} is not one")
-    if fmt != "hdf5" and options.allow_external:
+    if fmt not in ("hdf5", "netcdf") and options.allow_external:
         raise ParameterError(f"--allow-external applies to HDF5 files; {path} is not one")
     reader = _open_reader(path, fmt, options)
     reader.options = options
+    if fmt in DECODED_FORMATS and not options.raw:
+        from dataclasses import replace
+
+        from normcli.io.decoded import decode_reader
+
+        try:
+            decoded = decode_reader(reader)
+        except BaseException:
+            reader.close()
+            raise
+        if decoded is not reader:
+            reader.options = replace(options, raw=True)  # what copies re-open (--engine dask)
+            decoded.options = options
+        reader = decoded
     return reader
 
 
 def _open_reader(path: Path, fmt: str, options: ReadOptions) -> Reader:
     cls = FORMATS[fmt].load("reader")
     if fmt == "images":
-        return cls(path, mode=options.mode, max_pixels=options.max_pixels)
-    if fmt == "hdf5":
+        return cls(
+            path,
+            mode=options.mode,
+            max_pixels=options.max_pixels,
+            transform=options.transform,
+            exif_transpose=options.exif_transpose,
+            order=options.class_order or "sorted",
+        )
+    if fmt in ("hdf5", "netcdf"):
         return cls(path, allow_external=options.allow_external)
     return cls(path)
 
 
 def open_writer(
-    path: str | os.PathLike, *, compression: str | None = None, image_output=None
+    path: str | os.PathLike, *, compression: str | None = None, image_output=None, source=None
 ) -> Writer:
     """A writer for ``path`` (its format from the extension), writing to a temp file.
 
     ``image_output`` (an :class:`normcli.io.image_writer.ImageOutput`) says how an image
-    folder is written.
+    folder is written. ``source``, the reader of INPUT, is what HDF5, netCDF and Zarr
+    OUTPUTs keep the layout and attributes of (an HDF5 OUTPUT from a netCDF INPUT is
+    written as netCDF-4, so it keeps the dimensions).
     """
     fmt = output_format(path)
+    if fmt == "hdf5" and getattr(source, "format", None) == "netcdf":
+        fmt = "netcdf"  # HDF5 written as netCDF-4: the input's dimensions are kept
     cls = FORMATS[fmt].load("writer")
     if fmt == "images":
         return cls(Path(path), compression=compression, options=image_output)
+    if fmt in ("hdf5", "netcdf", "zarr"):
+        return cls(Path(path), compression=compression, source=source)
     return cls(Path(path), compression=compression)

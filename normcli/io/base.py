@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,12 +161,22 @@ class Reader:
     #: Short name of the format, shown by ``ls``.
     format = "?"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from normcli.io.guard import guard_class
+
+        guard_class(cls)  # whatever a library raises while reading: one InputError
+
     def __init__(self, path: Path):
         self.path = Path(path)
         #: Messages for stderr about what opening found (e.g. files skipped).
         self.notes: list[str] = []
         #: The ReadOptions it was opened with (set by open_reader; reopened with them).
         self.options = None
+        #: Arrays of the file that cannot be read, with the reason: ``{name: reason}``
+        #: (a structured or text dataset, a missing filter, storage never written).
+        #: ``ls`` lists them, ``describe`` skips them, ``-k`` naming one is an error.
+        self.skipped: dict[str, str] = {}
 
     # The protocol ------------------------------------------------------------------
 
@@ -176,6 +185,10 @@ class Reader:
 
     def texts(self) -> dict[str, list[str]]:
         """Lists of text carried with the arrays (class names, file names), by name."""
+        return {}
+
+    def attributes(self, name: str) -> dict:
+        """The attributes stored with array ``name`` (HDF5, netCDF, Zarr), as read."""
         return {}
 
     def iter_chunks(self, name: str, rows: int) -> Iterator[np.ndarray]:
@@ -302,6 +315,17 @@ class Writer:
         """Store a list of text; False when the format has no place for it."""
         return False
 
+    #: The reader of INPUT, for formats that keep what it had (compression, chunking,
+    #: attributes, dimensions); set by open_writer.
+    source = None
+    #: Whether arrays keep their attributes here (HDF5, netCDF, Zarr): arrays copied
+    #: through are then copied as stored (packed, with fill values and the attributes
+    #: that say so); elsewhere they are copied as decoded values.
+    keeps_attributes = False
+
+    def annotate(self, name: str, attrs: dict) -> None:
+        """Replace the attributes of array ``name`` (formats without attributes: nothing)."""
+
     def commit(self) -> None:
         """Finish the file and move it into place."""
         raise NotImplementedError
@@ -376,9 +400,11 @@ def probe_writable(target: Path, what: str = "files") -> None:
 
 
 def temp_path_beside(target: Path) -> Path:
-    """A fresh hidden path in ``target``'s directory, so os.replace is atomic."""
-    token = secrets.token_hex(4)
-    return target.with_name(f".{target.name}.normcli-{token}.tmp")
+    """A fresh hidden path in ``target``'s directory, so os.replace is atomic; its name
+    says which process on which host writes it (see :mod:`normcli.io.tempfiles`)."""
+    from normcli.io.tempfiles import temp_name
+
+    return temp_name(Path(target))
 
 
 def remove_quietly(path: Path) -> None:
@@ -398,14 +424,18 @@ def remove_quietly(path: Path) -> None:
 def replace_into_place(tmp: Path, target: Path) -> None:
     """Atomically rename the finished ``tmp`` onto ``target``.
 
-    No fsync: the promise is atomicity against the process failing (an error, Ctrl-C,
-    SIGTERM, a full disk), which os.replace gives. Forcing the data to disk as well
-    cost as much as writing it (1.4 s per GiB here); run ``sync`` when a power cut
-    must not lose a finished OUTPUT.
+    By default no fsync: the promise is atomicity against the process failing (an
+    error, Ctrl-C, SIGTERM, a full disk), which os.replace gives. Forcing the data to
+    disk as well cost as much as writing it (1.4 s per GiB here); ``--fsync`` does it
+    (:mod:`normcli.io.tempfiles`) when a power cut must not lose a finished OUTPUT.
     """
+    import normcli.io.tempfiles as tempfiles
+
     with deferred_signals():
         try:
+            tempfiles.before_rename(tmp)
             os.replace(tmp, target)
+            tempfiles.after_rename(target)
         except OSError as exc:
             remove_quietly(tmp)
             raise OutputError(

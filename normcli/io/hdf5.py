@@ -10,6 +10,17 @@ unless ``allow_external``; a filter this HDF5 lacks (a plugin) is named; and sto
 that was never written (chunks missing, a contiguous dataset without data) is
 refused, since HDF5 would silently read it as the fill value (and stream 2**50 rows
 of it, for an absurd declared shape).
+
+One dataset that cannot be read (structured or text, a missing filter, storage never
+written) does not make the file unreadable: it is recorded in :attr:`Reader.skipped`
+with the reason, listed by ``ls`` and refused only when ``-k`` selects it. Reading
+another file (external links and storage, virtual datasets) still refuses the file.
+
+netCDF-4 files are HDF5 too: their dimension-scale placeholders (a dimension without
+a coordinate variable, stored empty by design) are not arrays; coordinate variables
+are marked (``extra["coordinate"]``) and every array knows its dimension names
+(``extra["dims"]``). When the hdf5plugin package is installed (``normcli[hdf5plugin]``)
+its filters (Blosc, Blosc2, Zstd, LZ4, Bitshuffle, ...) are registered on import.
 """
 
 from __future__ import annotations
@@ -39,14 +50,35 @@ from normcli.io.base import (
     replace_into_place,
     reusing_buffer,
 )
+from normcli.io.dimscales import (
+    INTERNAL_ATTRIBUTES,
+    dimension_names,
+    is_dimension_scale,
+    is_placeholder,
+)
+from normcli.io.layout import (
+    check_compression,
+    dataset_options,
+    source_attributes,
+    write_attributes,
+)
 
 try:  # h5py is a hard dependency, but keep import errors readable
     import h5py
 except ImportError:  # pragma: no cover
     h5py = None
 
+try:  # normcli[hdf5plugin]: importing it registers its filters with HDF5
+    import hdf5plugin
+except ImportError:
+    hdf5plugin = None
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ALLOW_EXTERNAL = "pass --allow-external to read it"
+
+
+class Unreadable(InputError):
+    """One dataset cannot be read (the file can): recorded in Reader.skipped."""
 
 
 def _open(path: Path):
@@ -114,6 +146,8 @@ class Hdf5Reader(Reader):
             # HDF5 refuses a second handle on an open dataset with another prefix.
             self._dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
             self._dapl.set_efile_prefix(b"${ORIGIN}")
+        #: Arrays read past their stored rows, as netCDF does: {name: (rows stored, fill)}
+        self._padded: dict[str, tuple[int, object]] = {}
         self._file = _open(self.path)
         try:
             self._infos = self._scan()
@@ -124,6 +158,8 @@ class Hdf5Reader(Reader):
     def _scan(self) -> list[ArrayInfo]:
         infos: list[ArrayInfo] = []
         self._text_names: list[str] = []
+        #: netCDF dimensions without a coordinate variable: {name: shape}
+        self.dimensions: dict[str, tuple[int, ...]] = {}
         groups: list[str] = [""]
 
         def visit(name):
@@ -136,20 +172,46 @@ class Hdf5Reader(Reader):
                 try:
                     dtype = obj.dtype
                 except Exception:
-                    raise InputError(f"{where} has a dtype h5py cannot read") from None
+                    self.skipped[name] = "has a dtype h5py cannot read"
+                    return
+                if is_placeholder(obj):
+                    self.dimensions[name] = tuple(obj.shape)
+                    return
+                parts = name.split("/")
+                index = next((i for i, p in enumerate(parts[:-1]) if p.startswith("_i_")), None)
+                if index is not None:  # listed once, as the group
+                    group = "/".join(parts[: index + 1])
+                    self.skipped.setdefault(
+                        group,
+                        f"{self.path}:{group} is a PyTables index (its bookkeeping, sparse by "
+                        "design), not data",
+                    )
+                    return
                 string = h5py.check_string_dtype(dtype)
                 if string is not None and string.encoding == "utf-8" and obj.ndim == 1:
                     self._text_names.append(name)  # class or file names, carried through
                     return
-                if dtype.hasobject:  # h5py's variable-length types (never pickles)
-                    raise InputError(
-                        f"{where} holds {_variable_kind(dtype)} (shape {tuple(obj.shape)}); "
-                        "normcli reads integer, float and bool arrays only (and 1-d UTF-8 "
-                        "text): convert it to a numeric array first"
-                    )
-                check_dtype(dtype, where)
-                self._check_storage(obj, name)
+                try:
+                    if dtype.hasobject:  # h5py's variable-length types (never pickles)
+                        raise Unreadable(
+                            f"{where} holds {_variable_kind(dtype)} (shape {tuple(obj.shape)}); "
+                            "normcli reads integer, float and bool arrays only (and 1-d UTF-8 "
+                            "text): convert it to a numeric array first"
+                        )
+                    try:
+                        check_dtype(dtype, where)
+                    except InputError as exc:
+                        raise Unreadable(str(exc)) from None
+                    self._check_storage(obj, name)
+                except Unreadable as exc:
+                    self.skipped[name] = str(exc)
+                    return
                 extra = {"chunks": obj.chunks, "compression": obj.compression}
+                dims = dimension_names(obj)
+                if dims is not None:
+                    extra["dims"] = dims
+                if is_dimension_scale(obj):
+                    extra["coordinate"] = True
                 infos.append(
                     ArrayInfo(name, tuple(obj.shape or ()), dtype.newbyteorder("="), extra=extra)
                 )
@@ -233,10 +295,16 @@ class Hdf5Reader(Reader):
         for i in range(dcpl.get_nfilters()):
             code, _, _, fname = dcpl.get_filter(i)
             if not h5py.h5z.filter_avail(code):
-                raise InputError(
+                hint = (
+                    "install its plugin and set HDF5_PLUGIN_PATH to its directory"
+                    if hdf5plugin is not None
+                    else "pip install 'normcli[hdf5plugin]' (Blosc, Blosc2, Zstd, LZ4, "
+                    "Bitshuffle and more, registered automatically), or install its plugin "
+                    "and set HDF5_PLUGIN_PATH to its directory"
+                )
+                raise Unreadable(
                     f"{where} is compressed with HDF5 filter {code} ({_text(fname) or '?'}), "
-                    "which this HDF5 lacks; install its plugin (the hdf5plugin package has "
-                    "most) and set HDF5_PLUGIN_PATH to its directory"
+                    f"which this HDF5 lacks; {hint}"
                 )
         if ds.size == 0:
             return
@@ -247,19 +315,36 @@ class Hdf5Reader(Reader):
             except (AttributeError, OSError, RuntimeError):  # an HDF5 older than 1.10.5
                 return
             if stored < total:
-                raise InputError(
+                raise Unreadable(
                     f"{where} declares shape {tuple(ds.shape)} in {total:,} chunks but only "
                     f"{stored:,} are stored: the rest was never written and would read as the "
                     "fill value; the file is incomplete (an interrupted writer?): re-create it"
                 )
         elif layout == h5py.h5d.CONTIGUOUS and ds.id.get_storage_size() == 0:
-            raise InputError(
+            raise Unreadable(
                 f"{where} declares shape {tuple(ds.shape)} but its data were never written "
                 "(they would read as the fill value); the file is incomplete: re-create it"
             )
 
     def arrays(self) -> list[ArrayInfo]:
         return list(self._infos)
+
+    def attributes(self, name: str) -> dict:
+        """The dataset's attributes, without HDF5's and netCDF's own bookkeeping."""
+        try:
+            ds = self._dataset(name)
+            # by index: iterating the names re-opens the dataset with HDF5's defaults,
+            # which clash with the --allow-external access list it was opened with
+            names = [
+                h5py.h5a.open(ds.id, index=i).name.decode("utf-8", "replace")
+                for i in range(h5py.h5a.get_num_attrs(ds.id))
+            ]
+            return {k: ds.attrs[k] for k in names if k not in INTERNAL_ATTRIBUTES}
+        except (OSError, RuntimeError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"cannot read the attributes of {self.path}:{name} ({_first_line(str(exc))}); "
+                "the file may be corrupt"
+            ) from None
 
     def texts(self) -> dict[str, list[str]]:
         out = {}
@@ -292,7 +377,7 @@ class Hdf5Reader(Reader):
                 k = min(step, total - start)
                 part = take((k, *info.shape[1:]), info.dtype)
                 if part.size:
-                    ds.read_direct(part, np.s_[start : start + k], np.s_[0:k])
+                    self._read_into(name, ds, part, start, k)
                 yield part
         except InputError:
             raise
@@ -301,6 +386,16 @@ class Hdf5Reader(Reader):
                 f"cannot read {self.path}:{name} ({_first_line(str(exc))}); the file may be "
                 "corrupt or need an HDF5 filter plugin"
             ) from None
+
+    def _read_into(self, name: str, ds, out: np.ndarray, start: int, k: int) -> None:
+        """Rows ``start:start + k`` into ``out``; rows past what is stored (a netCDF
+        variable shorter than its unlimited dimension) are the fill value."""
+        stored, fill = self._padded.get(name, (start + k, None))
+        have = max(0, min(k, stored - start))
+        if have:
+            ds.read_direct(out, np.s_[start : start + have], np.s_[0:have])
+        if have < k:
+            out[have:k] = fill
 
     def chunk_rows(self, name: str, rows: int) -> int:
         return aligned_rows(rows, self.info(name).rows, (self._dataset(name).chunks or (0,))[0])
@@ -316,7 +411,7 @@ class Hdf5Reader(Reader):
             stop = min(stop, info.shape[0])
             out = np.empty((max(0, stop - start), *info.shape[1:]), dtype=info.dtype)
             if out.size:
-                ds.read_direct(out, np.s_[start:stop], np.s_[0 : stop - start])
+                self._read_into(name, ds, out, start, stop - start)
             return out
         except (OSError, RuntimeError, ValueError) as exc:
             raise InputError(
@@ -385,7 +480,9 @@ class _GuardedFile(io.RawIOBase):
         return size
 
     def flush(self):
-        if self.error is None:
+        # also called when this object is closed or collected, perhaps after the file
+        # itself was closed (an interrupted write): Python 3.13 reports that ValueError
+        if self.error is None and not self.raw.closed:
             try:
                 self.raw.flush()
             except OSError as exc:
@@ -419,12 +516,16 @@ class _DatasetSink(ArraySink):
 
 
 class Hdf5Writer(Writer):
-    format = "hdf5"
+    """An HDF5 OUTPUT; from an HDF5 INPUT (``source``) each array keeps its input's
+    compression, chunking and attributes (:mod:`normcli.io.layout`)."""
 
-    def __init__(self, path: Path, *, compression: str | None = None):
+    format = "hdf5"
+    keeps_attributes = True
+
+    def __init__(self, path: Path, *, compression: str | None = None, source=None):
         super().__init__(path, compression=compression)
-        if compression not in (None, "none", "gzip", "lzf"):
-            raise OutputError(f"{self.path}: HDF5 output supports --compression gzip, lzf or none")
+        check_compression(compression, self.path)
+        self.source = source
         self._file = self._raw = None
         try:
             self._raw = open(self.tmp, "xb+", buffering=0)  # noqa: SIM115 - closed by commit/abort
@@ -439,22 +540,22 @@ class Hdf5Writer(Writer):
 
     def add(self, name, shape, dtype) -> ArraySink:
         shape = tuple(shape)
-        kwargs = {}
-        if shape and math.prod(shape) > 0:
-            row_bytes = max(1, math.prod(shape[1:]) * np.dtype(dtype).itemsize)
-            kwargs["chunks"] = (max(1, min(shape[0], (1 << 20) // row_bytes)), *shape[1:])
-            if self.compression in ("gzip", "lzf"):
-                kwargs["compression"] = self.compression
-                if self.compression == "gzip":
-                    kwargs["compression_opts"] = 4
-                kwargs["shuffle"] = True
+        kwargs = dataset_options(self.source, name, shape, dtype, self.compression)
         try:
             ds = self._file.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
         except (OSError, RuntimeError, ValueError) as exc:
             raise OutputError(
                 f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
             ) from None
+        write_attributes(ds.attrs, source_attributes(self.source, name), str(self.path))
         return _DatasetSink(ds, name, shape, dtype, str(self.path), self._guard)
+
+    def annotate(self, name: str, attrs: dict) -> None:
+        """Replace the attributes of array ``name`` (a normalized array's)."""
+        ds = self._file[name]
+        for key in list(ds.attrs):
+            del ds.attrs[key]
+        write_attributes(ds.attrs, attrs, str(self.path))
 
     def add_texts(self, name: str, values: list[str]) -> bool:
         try:
@@ -482,7 +583,7 @@ class Hdf5Writer(Writer):
         replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
-        for closer in (self._file, self._raw):
+        for closer in (self._file, getattr(self, "_guard", None), self._raw):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer.close()

@@ -1,6 +1,12 @@
-"""Folders of images as OUTPUT: one PNG (8 or 16 bits, quantized over a range) or TIFF
-(float data kept exactly) per sample, in class subfolders named by the input's file
-names; written to a temporary folder beside the target and moved into place whole."""
+"""Writing an image folder: one PNG or TIFF file per sample.
+
+One file per sample, named after ``filenames`` when the input had them
+(``3/img12.png``), else ``000000.png``, ``000001.png``, ...; all inside a temporary
+folder beside OUTPUT that is renamed into place when complete. Integer pixels of 8 or
+16 bits are written exactly; float data are written exactly as float32/float64 TIFF or
+quantized to 8 (or 16) bits over a range, values outside it being an error unless
+``clip``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from normcli.errors import OutputError, ParameterError
+from normcli.io import image_decode, tempfiles
 from normcli.io.base import (
     ArraySink,
     Writer,
@@ -22,7 +29,14 @@ from normcli.io.base import (
     remove_quietly,
     temp_path_beside,
 )
-from normcli.io.images import EXTENSIONS, QUANTIZE_BLOCK, TIFF_EXTRA, _tifffile
+from normcli.io.image_decode import TIFF_EXTRA
+from normcli.io.image_scan import EXTENSIONS
+
+#: Values quantized at a time (float64 working copies of 8 MiB).
+QUANTIZE_BLOCK = 1 << 20
+
+
+# -- the writer ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -93,6 +107,16 @@ class _ImageSink(ArraySink):
 
     def encode(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk as it will be stored: checked against the range and quantized."""
+        if None in self.image_shape:  # a folder of mixed sizes: one image at a time
+            sizes = chunk.shape[1:3]
+            fixed, self.image_shape = self.image_shape, (*sizes, *self.image_shape[2:])
+            try:
+                return self._encode(chunk)
+            finally:
+                self.image_shape = fixed
+        return self._encode(chunk)
+
+    def _encode(self, chunk: np.ndarray) -> np.ndarray:
         if chunk.dtype == self.stored_dtype:
             return chunk.reshape(chunk.shape[0], *self.image_shape)
         opts = self.writer.options
@@ -164,7 +188,7 @@ class ImageFolderWriter(Writer):
             raise OutputError(f"{self.path}: --compression does not apply to image folders")
         if self.options.image_format not in ("png", "tiff"):
             raise OutputError(f"--image-format {self.options.image_format}: use png or tiff")
-        if self.options.image_format == "tiff" and _tifffile() is None:
+        if self.options.image_format == "tiff" and image_decode._tifffile() is None:
             raise OutputError(
                 f"cannot write TIFF images to {self.path}: writing TIFF needs the tifffile "
                 f"package: {TIFF_EXTRA}"
@@ -241,7 +265,8 @@ class ImageFolderWriter(Writer):
                 if self.options.image_format == "tiff":
                     photometric = "rgb" if image.ndim == 3 and image.shape[2] >= 3 else None
                     extras = "unassalpha" if image.ndim == 3 and image.shape[2] in (2, 4) else None
-                    _tifffile().imwrite(fp, image, photometric=photometric, extrasamples=extras)
+                    tiff = image_decode._tifffile()
+                    tiff.imwrite(fp, image, photometric=photometric, extrasamples=extras)
                 else:
                     from PIL import Image
 
@@ -261,8 +286,10 @@ class ImageFolderWriter(Writer):
                 raise OutputError(
                     f"cannot replace {self.path}: {os_error_message(exc)}; nothing changed"
                 ) from None
+        tempfiles.before_rename(self.tmp)
         try:
             os.rename(self.tmp, self.path)
+            tempfiles.after_rename(self.path)
         except OSError as exc:
             if old is not None:
                 with contextlib.suppress(OSError):

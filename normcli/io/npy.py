@@ -123,8 +123,11 @@ def is_text(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
 
 
 def native(chunk: np.ndarray) -> np.ndarray:
-    """The chunk in native byte order (swapped in place: the buffer is ours)."""
+    """The chunk in native byte order (swapped in place when the buffer is ours and
+    writable; a read-only view, of a memory map say, is copied)."""
     if chunk.dtype.byteorder not in ("=", "|") and not chunk.dtype.isnative:
+        if not chunk.flags.writeable:
+            chunk = chunk.copy()
         chunk.byteswap(inplace=True)
         return chunk.view(chunk.dtype.newbyteorder("="))
     return chunk

@@ -110,7 +110,7 @@ class NpzReader(Reader):
                     f"{where} uses an unsupported zip compression method "
                     f"({zinfo.compress_type}); re-save it with np.savez or np.savez_compressed"
                 )
-            if zinfo.flag_bits & 0x1:
+            if zinfo.flag_bits & 0x41:  # bit 0: encrypted; bit 6: "strong encryption"
                 raise InputError(f"{where} is encrypted; decrypt the archive first")
             if zinfo.compress_type == zipfile.ZIP_STORED:
                 limit = zinfo.compress_size
@@ -173,7 +173,9 @@ class NpzReader(Reader):
             return
         try:
             with self._zip.open(zinfo) as stream:
-                stream.seek(header.offset) if stream.seekable() else stream.read(header.offset)
+                # read past the header, never seek: from Python 3.12 a forward seek in a
+                # stored member turns zipfile's CRC check off for the rest of the stream
+                stream.read(header.offset)
                 yield from stream_rows(stream, header, rows, where)
                 stream.read(1)  # reach the end so zipfile checks the CRC
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:

@@ -9,12 +9,22 @@ Arrays are written chunked along axis 0 (whole rows per chunk; about
 :data:`CHUNK_BYTES` per chunk, or one chunk per block of a parallel engine) into a
 temporary store beside the target, moved into place when complete. Reads are
 aligned to the stored chunks, as for HDF5.
+
+Attributes are read (and CF-decoded, :mod:`normcli.io.decoded`) as xarray reads them:
+a Zarr v2 array written by xarray (it has ``_ARRAY_DIMENSIONS``) takes its Zarr
+``fill_value`` as its ``_FillValue``; xarray's base64 ``_FillValue`` of a v3 float
+array is decoded. One array that cannot be read (text) does not make the store
+unreadable: it is listed in ``skipped``. A Zarr OUTPUT from a Zarr INPUT keeps each
+array's compressors, its chunk length along axis 0 and its attributes.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import math
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +41,7 @@ from normcli.io.base import (
     check_dtype,
     remove_quietly,
 )
+from normcli.io.zarr_checks import check_entries, check_written
 
 #: Bytes per chunk of an array written in order (the local engine).
 CHUNK_BYTES = 16 << 20
@@ -76,6 +87,7 @@ class ZarrReader(Reader):
                 f"{self.path} is not a Zarr store (no zarr.json in it); give a store written "
                 "by zarr or normcli"
             )
+        check_entries(self.path)  # no pipe or device for zarr's threads to block on
         try:
             root = zarr.open(store=str(self.path), mode="r")
         except Exception as exc:
@@ -97,22 +109,55 @@ class ZarrReader(Reader):
                 if isinstance(obj, zarr.Array):
                     self._arrays[name] = obj
         self._infos = []
-        for name, arr in self._arrays.items():
+        for name, arr in list(self._arrays.items()):
             where = f"{self.path}:{name}"
-            dtype = np.dtype(arr.dtype)
-            if dtype.kind in "OTSU":  # zarr keeps text as objects or strings, never pickles
-                raise InputError(
-                    f"{where} holds text (Zarr dtype {arr.dtype}); normcli reads integer, "
-                    "float and bool arrays only"
-                )
-            check_dtype(dtype, where)
+            try:
+                dtype = np.dtype(arr.dtype)
+            except TypeError:  # zarr 3's own string types
+                dtype = np.dtype(object)
+            try:
+                if dtype.kind in "OTSU":  # zarr keeps text as objects or strings, never pickles
+                    raise InputError(
+                        f"{where} holds text (Zarr dtype {arr.dtype}); normcli reads integer, "
+                        "float and bool arrays only"
+                    )
+                check_dtype(dtype, where)
+                check_written(self.path, None if isinstance(root, zarr.Array) else name, arr, where)
+            except InputError as exc:
+                self.skipped[name] = str(exc)
+                del self._arrays[name]
+                continue
             extra = {"chunks": tuple(arr.chunks)}
+            dims = arr.attrs.get("_ARRAY_DIMENSIONS") or arr.metadata.__dict__.get(
+                "dimension_names"
+            )
+            if dims and len(dims) == arr.ndim:
+                extra["dims"] = tuple(dims)
             self._infos.append(
                 ArrayInfo(name, tuple(arr.shape), dtype.newbyteorder("="), extra=extra)
             )
 
     def arrays(self) -> list[ArrayInfo]:
         return list(self._infos)
+
+    def attributes(self, name: str) -> dict:
+        arr = self._arrays[name]
+        attrs = dict(arr.attrs)
+        attrs.pop("_ARRAY_DIMENSIONS", None)
+        fill = attrs.get("_FillValue")
+        if isinstance(fill, str) and np.dtype(arr.dtype).kind == "f":
+            # xarray writes a float fill value as base64 of a little-endian double; one
+            # that is not is left as text, which CF decoding names as an error
+            with contextlib.suppress(ValueError, struct.error):
+                attrs["_FillValue"] = struct.unpack("<d", base64.standard_b64decode(fill))[0]
+        if (
+            "_FillValue" not in attrs
+            and arr.metadata.zarr_format == 2
+            and "_ARRAY_DIMENSIONS" in arr.attrs
+            and arr.fill_value is not None
+        ):
+            attrs["_FillValue"] = arr.fill_value  # as xarray reads a v2 store
+        return attrs
 
     def chunk_rows(self, name: str, rows: int) -> int:
         info = self.info(name)
@@ -238,9 +283,11 @@ class ZarrRegion(RegionSink):
 
 class ZarrWriter(Writer):
     format = "zarr"
+    keeps_attributes = True
 
-    def __init__(self, path: Path, *, compression: str | None = None):
+    def __init__(self, path: Path, *, compression: str | None = None, source=None):
         super().__init__(path, compression=compression)
+        self.source = source
         zarr = require_zarr("write .zarr stores")
         self._compressors = _compressors(compression, self.path)
         if not self.path.parent.is_dir():
@@ -257,24 +304,86 @@ class ZarrWriter(Writer):
             remove_quietly(self.tmp)
             raise OutputError(f"cannot write {self.path}: {_first_line(str(exc))}") from None
         self._names: set[str] = set()
+        self._created: dict[str, object] = {}
 
-    def _create(self, name: str, shape, dtype, rows: int):
+    def _source_array(self, name: str, shape):
+        """The same-shaped array ``name`` of a Zarr v3 INPUT, whose layout is kept."""
+        raw = getattr(self.source, "raw", self.source)
+        arrays = getattr(raw, "_arrays", None)
+        if getattr(raw, "format", None) != "zarr" or not arrays or name not in arrays:
+            return None
+        arr = arrays[name]
+        return arr if tuple(arr.shape) == tuple(shape) else None
+
+    def _create(self, name: str, shape, dtype, rows: int, *, keep_rows: bool = True):
         if name in self._names:
             raise OutputError(f"{self.path}: two arrays named {name!r}")
         self._names.add(name)
+        compressors = self._compressors
+        same = self._source_array(name, shape)
+        if same is not None and self.compression is None:
+            if same.metadata.zarr_format == 3:
+                compressors = same.compressors or None
+            if keep_rows and shape:
+                rows = same.chunks[0]
+        attrs = {}
+        if same is not None:
+            attrs = dict(same.attrs)
+            attrs.pop("_ARRAY_DIMENSIONS", None)
+            if np.dtype(dtype) != np.dtype(same.dtype):
+                attrs.pop("_FillValue", None)
+        elif self.source is not None:  # from HDF5 or netCDF: the attributes as read
+            from normcli.io.layout import source_attributes
+
+            attrs = source_attributes(self.source, name)
         try:
-            return self._group.create_array(
+            arr = self._group.create_array(
                 name,
                 shape=tuple(shape),
                 dtype=np.dtype(dtype),
                 chunks=_chunks(tuple(shape), rows),
-                compressors=self._compressors,
+                compressors=compressors,
                 fill_value=0,
+                dimension_names=self._dimension_names(name, shape),
+                config={"write_empty_chunks": True},  # every chunk stored: none missing
             )
         except Exception as exc:
             raise OutputError(
                 f"cannot create {name!r} in {self.path}: {_first_line(str(exc))}"
             ) from None
+        self._set_attrs(arr, attrs)
+        self._created[name] = arr
+        return arr
+
+    def _dimension_names(self, name: str, shape) -> tuple[str, ...] | None:
+        """The input's dimension names of ``name`` (netCDF, xarray's Zarr), if it has them."""
+        try:
+            dims = self.source.info(name).extra.get("dims") if self.source is not None else None
+        except NormcliError:
+            return None
+        return tuple(dims) if dims and len(dims) == len(shape) and None not in dims else None
+
+    @staticmethod
+    def _set_attrs(arr, attrs: dict) -> None:
+        clean = {}
+        for key, value in attrs.items():
+            if isinstance(value, np.ndarray) and value.size == 1:
+                value = value.reshape(())[()]
+            if isinstance(value, bytes | np.bytes_):
+                value = bytes(value).decode("utf-8", "replace")
+            elif isinstance(value, np.generic):
+                value = value.item()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            float_fill = key == "_FillValue" and np.dtype(arr.dtype).kind == "f"
+            if float_fill and isinstance(value, int | float):  # as xarray writes (and reads) it
+                value = base64.standard_b64encode(struct.pack("<d", float(value))).decode()
+            clean[key] = value
+        with contextlib.suppress(Exception):  # attributes not JSON-able are left out
+            arr.attrs.put(clean)
+
+    def annotate(self, name: str, attrs: dict) -> None:
+        self._set_attrs(self._created[name], attrs)
 
     def add(self, name, shape, dtype) -> ArraySink:
         shape = tuple(shape)
@@ -283,7 +392,7 @@ class ZarrWriter(Writer):
         return _OrderedSink(arr, name, shape, dtype, f"{self.path}:{name}")
 
     def add_region(self, name, shape, dtype, rows) -> ZarrRegion:
-        self._create(name, tuple(shape), dtype, rows)
+        self._create(name, tuple(shape), dtype, rows, keep_rows=False)
         # an absolute path: workers elsewhere do not share this process's directory
         return ZarrRegion(os.path.abspath(self.tmp), name, f"{self.path}:{name}")
 
@@ -310,8 +419,12 @@ def replace_store(tmp: Path, target: Path) -> None:
         except OSError as exc:
             remove_quietly(tmp)
             raise OutputError(f"cannot replace {target}: {exc.strerror}") from None
+    import normcli.io.tempfiles as tempfiles
+
+    tempfiles.before_rename(tmp)
     try:
         os.replace(tmp, target)
+        tempfiles.after_rename(target)
     except OSError as exc:
         if aside is not None:
             os.replace(aside, target)

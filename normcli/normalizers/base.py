@@ -19,7 +19,11 @@ scale       0                1/factor            0
 
 A constant slice gets divisor 1 (scikit-learn's ``_handle_zeros_in_scale``), so it
 maps to ``lo`` for minmax and to 0 for zscore, and a zero norm leaves the slice
-unchanged (keras.utils.normalize). The written form divides, as the familiar
+unchanged (keras.utils.normalize). For zscore "constant" is decided on normcli's exact
+moments: variance exactly 0, or a std of at most :data:`CONSTANT_RELATIVE` times the
+mean's magnitude (a spread of a few float64 steps at that magnitude, i.e. rounding
+noise); scikit-learn's looser test, which grows with the number of values, treated
+timestamps a second apart as constant. The written form divides, as the familiar
 formulas do: ``(img - img.min()) / np.ptp(img)``, ``x / 255``, ``x / norm``.
 
 When the reduce axes include 0 the statistic spans samples: :meth:`partial_fit` is
@@ -42,6 +46,8 @@ from normcli.grid import BLOCK, GridFold, grid_state, group_rows
 from normcli.moments import Moments
 
 _EPS = np.finfo(np.float64).eps
+#: zscore: a slice whose std is at most this times |mean| is constant (2**-48: 16 ulps).
+CONSTANT_RELATIVE = 2.0**-48
 
 
 def parse_factor(text: str | float) -> tuple[float, float]:
@@ -269,7 +275,18 @@ class Normalizer:
 
     def _global_and_finite(self, m: Moments) -> bool:
         all_axes = self.axes_ == tuple(range(len(self.shape_ or ())))
-        return all_axes and int(m.nan) == 0 and int(m.inf) == 0
+        if getattr(self, "_kept_moments", False):  # fit_from_kept_moments
+            all_axes = True
+        return all_axes and int(np.sum(m.nan)) == 0 and int(np.sum(m.inf)) == 0
+
+    def fit_from_kept_moments(self, m: Moments) -> bool:
+        """:meth:`fit_from_moments` with Moments over this normalizer's own axes (one
+        per kept slice, e.g. per channel: normcli.channels counts them exactly)."""
+        self._kept_moments = True
+        try:
+            return self.fit_from_moments(m)
+        finally:
+            self._kept_moments = False
 
     # -- applying --------------------------------------------------------------------------
 
@@ -341,6 +358,10 @@ class Normalizer:
             if not finite.all():
                 return np.where(np.isinf(block), np.nan, block)
         return block
+
+    def notes(self) -> list[str]:
+        """What the fitted normalizer decided that a user should hear (constant slices)."""
+        return []
 
     # -- the per-method parts ---------------------------------------------------------------
 

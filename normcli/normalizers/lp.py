@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import string
 
 import numpy as np
 
@@ -62,10 +63,12 @@ class Lp(Normalizer):
         their sum can overflow or underflow). None when a slice holds NaN or infinity:
         the scaled state treats those."""
         x = np.asarray(block, dtype=np.float64)
-        if self.order == 2:
-            letters = "abcdefghijklmnopqrstuvwxyz"[: x.ndim]
+        if self.order == 2 and x.ndim <= len(string.ascii_letters):
+            letters = string.ascii_letters[: x.ndim]
             kept = "".join(c for i, c in enumerate(letters) if i not in self.axes_)
             s = np.einsum(f"{letters},{letters}->{kept}", x, x)
+        elif self.order == 2:  # more axes than einsum has letters (numpy allows 64)
+            s = np.square(x).sum(axis=self.axes_)
         else:
             s = np.abs(x).sum(axis=self.axes_)
         if not np.isfinite(s).all():

@@ -7,7 +7,7 @@ import numpy as np
 from normcli.errors import ParameterError
 from normcli.moments import Moments
 from normcli.normalizers.base import (
-    _EPS,
+    CONSTANT_RELATIVE,
     Normalizer,
     _from_list,
 )
@@ -15,7 +15,11 @@ from normcli.stats import Accumulator
 
 
 class ZScore(Normalizer):
-    """(x - mean) / std; a constant slice maps to 0 (std taken as 1)."""
+    """(x - mean) / std; a constant slice maps to 0 (std taken as 1).
+
+    Constant is decided on the exact moments: variance exactly 0, or a std of at most
+    :data:`~normcli.normalizers.base.CONSTANT_RELATIVE` times |mean| (rounding noise);
+    not scikit-learn's test, which grows with the number of values."""
 
     method = "zscore"
     fits_from_moments = True
@@ -58,14 +62,12 @@ class ZScore(Normalizer):
         return mean, var, var0, n
 
     def _coefficients(self, state: Moments):
-        mean, var, var0, n = self._mean_std(state)
+        mean, var, var0, _n = self._mean_std(state)
         if self.eps is not None:
             std = np.sqrt(var + self.eps)
         else:
             std = np.sqrt(var)
-        # scikit-learn's test for features indistinguishable from constants
-        with np.errstate(invalid="ignore", over="ignore"):
-            constant = var0 <= n * _EPS * var0 + (n * mean * _EPS) ** 2
+        constant = self._constant(var0, mean)
         if self.eps is None:
             std = np.where(constant, 1.0, std)
         std = np.where(std == 0, 1.0, std)
@@ -90,6 +92,29 @@ class ZScore(Normalizer):
     def n_(self) -> np.ndarray:
         """The values counted in each slice (NaN left out)."""
         return self._mean_std(self._fitted("n_"))[3].astype(np.int64)
+
+    @staticmethod
+    def _constant(var0, mean) -> np.ndarray:
+        """Slices treated as constant: variance exactly 0, or std <= CONSTANT_RELATIVE·|mean|.
+        A variance beyond float64 (inf) keeps std 1 too, so that the output overflows and
+        is refused as NaN-or-infinite rather than written as zeros."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            relative = np.sqrt(var0) <= CONSTANT_RELATIVE * np.abs(mean)
+            return (var0 == 0) | relative | np.isinf(var0)
+
+    def notes(self) -> list[str]:
+        if self.eps is not None or self.state_ is None or not isinstance(self.state_, Moments):
+            return []
+        mean, _, var0, n = self._mean_std(self.state_)
+        constant = np.asarray(self._constant(var0, mean) & (n > 0) & np.isfinite(var0))
+        count = int(constant.sum())
+        if not count:
+            return []
+        what = "the array is" if constant.size == 1 else f"{count} of {constant.size} slices are"
+        return [
+            f"{what} constant (variance 0, or std <= 2**-48 x |mean|) and map"
+            f"{'s' if constant.size == 1 else ''} to 0 (std taken as 1)"
+        ]
 
     def options(self):
         return {"ddof": self.ddof, "eps": self.eps}

@@ -18,6 +18,7 @@ from normcli.engines import DEFAULT_CHUNK, single_blas_thread
 from normcli.engines.base import stream_chunks, stream_shape
 from normcli.io import ReadOptions
 from normcli.ops.select import check_not_empty, open_input, select_arrays
+from normcli.ragged import is_ragged, shape_json, source_for
 from normcli.reporting import Reporter
 from normcli.stats import Accumulator
 
@@ -85,21 +86,28 @@ def check_file(
             ndim = len(shape)
             acc = norms = None
             axes = None
+            source, per_image = reader, None
             if assertions.needs_moments:
                 axes = resolve_axes(axis if axis is not None else ALL, ndim, where)
-                acc = Accumulator(shape, info.dtype, axes)
+                source, source_info, per_image = source_for(reader, info, axes)
+                acc = Accumulator(stream_shape(source_info), info.dtype, axes)
+            if assertions.unit_norm and is_ragged(info):
+                raise reader.ragged_error("be checked with --unit-norm")
             if assertions.unit_norm:
                 norms = NormAccumulator(
                     shape, axis if axis is not None else (-1,), assertions.order, where
                 )
-            for chunk in stream_chunks(reader, info, chunk_bytes, progress, f"check {info.name}"):
+            chunks = () if per_image is not None else stream_chunks(
+                source, source.info(info.name), chunk_bytes, progress, f"check {info.name}"
+            )  # fmt: skip
+            for chunk in chunks:
                 if acc is not None:
                     acc.update(chunk)
                 if norms is not None:
                     norms.update(chunk)
             outcomes = []
             if acc is not None:
-                m = acc.result()
+                m = acc.result() if per_image is None else per_image
                 kept = tuple(i for i in range(ndim) if i not in axes)
                 if assertions.value_range is not None:
                     lo, hi = assertions.value_range
@@ -118,5 +126,5 @@ def check_file(
                 outcomes.append(
                     judge_unit_norm(norms.result(), kept, norms.axes, assertions.order, tol)
                 )
-            checked.append(CheckedArray(info.name, tuple(info.shape), where, outcomes))
+            checked.append(CheckedArray(info.name, tuple(shape_json(info)), where, outcomes))
     return CheckReport(str(input_path), checked)

@@ -10,10 +10,11 @@ import numpy as np
 from normcli.axes import ALL, AxisSpec, resolve_axes
 from normcli.engines import DEFAULT_CHUNK, LOCAL, Runner, open_runner, single_blas_thread
 from normcli.engines.base import stream_shape
-from normcli.errors import InputError
+from normcli.errors import InputError, ParameterError
 from normcli.histogram import Histogram
 from normcli.io import ArrayInfo, Reader, ReadOptions
 from normcli.moments import describe
+from normcli.ops import carry
 from normcli.ops.inspect import describe_histograms, first_samples, is_image
 from normcli.ops.options import Inspect
 from normcli.ops.percentiles import (
@@ -23,6 +24,7 @@ from normcli.ops.percentiles import (
     percentile_scan,
 )
 from normcli.ops.select import check_not_empty, open_input, select_arrays
+from normcli.ragged import counted, pooled_folder, shape_json, source_for
 from normcli.reporting import Reporter
 from normcli.stats import Accumulator
 
@@ -114,43 +116,66 @@ def describe_arrays(
         for info in infos:
             check_not_empty(reader, info)
             axes = resolve_axes(axis, len(info.shape), f"{reader.path}:{info.name}")
-            acc = Accumulator(info.shape, info.dtype, axes, exclude_zeros=exclude_zeros)
+            # a folder of mixed sizes: its pixel stream, or each image (normcli.ragged)
+            source, source_info, per_image = source_for(reader, info, axes, exclude_zeros)
             scan = None
             if percentiles is not None:
+                if per_image is not None:
+                    raise ParameterError(
+                        f"{reader.path}:{info.name}: --percentiles of each image of a folder "
+                        "of mixed sizes is not supported; make them one size with --resize, "
+                        "or describe over all values or per channel"
+                    )
                 scan = percentile_scan(
-                    stream_shape(info), info.dtype, axes or (0,), percentiles, nan_policy,
-                    exclude_zeros,
+                    stream_shape(source_info), source_info.dtype, axes or (0,), percentiles,
+                    nan_policy, exclude_zeros,
                 )  # fmt: skip
-            accumulate(
-                reader, info, axes, chunk_bytes=chunk_bytes, progress=progress, runner=runner,
-                acc=acc, also=fused_consumers(scan, acc),
-            )  # fmt: skip
-            stats = describe(acc.result(), nan_policy=nan_policy)
+            acc = None
+            if per_image is None and scan is None and pooled_folder(reader, info, axes):
+                acc = (counted(reader, [axes], exclude_zeros=exclude_zeros) or [None])[0]
+            if acc is None and (per_image is None or (inspect is not None and inspect.views())):
+                every = tuple(range(len(info.shape)))
+                acc_axes = axes if per_image is None else every
+                acc = Accumulator(
+                    source_info.shape, source_info.dtype, acc_axes, exclude_zeros=exclude_zeros
+                )
+                accumulate(
+                    source, source_info, acc_axes, chunk_bytes=chunk_bytes,
+                    exclude_zeros=exclude_zeros, progress=progress, runner=runner, acc=acc,
+                    also=fused_consumers(scan, acc),
+                )  # fmt: skip
+            moments = acc.result() if per_image is None else per_image
+            stats = describe(moments, nan_policy=nan_policy)
+            wide = carry.wide_integer_warning(f"{reader.path}:{info.name}", info.dtype, stats)
+            if wide:
+                progress.warn(wide)
             apply_nan_policy(reader, info, stats, nan_policy)
             n_nan = int(np.sum(stats["nan"]))
             if n_nan and nan_policy == "omit":
+                missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
                 progress.warn(
                     f"{reader.path}:{info.name} holds {n_nan} NaN value"
-                    f"{'s' if n_nan != 1 else ''}; they are left out of the statistics"
+                    f"{'s' if n_nan != 1 else ''}{missing}; they are left out of the statistics"
                 )
             item = ArrayStats(
                 info.name,
-                tuple(info.shape),
+                tuple(shape_json(info)),
                 info.dtype,
                 None if axis == ALL or axes == tuple(range(len(info.shape))) else axes,
                 stats,
+                extra={"cf": info.extra["cf"]} if "cf" in info.extra else {},
             )
             if scan is not None:
                 item.percentile_method = percentiles.method
                 item.percentiles = describe_percentiles(
-                    scan, percentiles, acc, runner or LOCAL, reader, info,
+                    scan, percentiles, acc, runner or LOCAL, source, source_info,
                     chunk_bytes=chunk_bytes, progress=progress,
                 )  # fmt: skip
             if inspect is not None and inspect.views():
                 item.histograms = describe_histograms(
-                    reader, info, acc, stats, inspect, chunk_bytes, progress
+                    source, source_info, acc, stats, inspect, chunk_bytes, progress
                 )
-            if inspect is not None and inspect.plot and is_image(info.shape):
+            if inspect is not None and inspect.plot and is_image(info.shape) and source is reader:
                 item.samples = first_samples(reader, info, inspect.samples)
             results.append(item)
     return results
@@ -176,6 +201,9 @@ def describe_file(
     progress = progress or Reporter()
     with open_input(input_path, read, progress) as reader:
         infos = select_arrays(reader, keys, default_all=True)
+        if not keys:  # the arrays of the file normcli cannot read: said, not fatal
+            for note in carry.skipped_notes(reader):
+                progress.warn(note)
         with open_runner(engine, scheduler) as runner:
             return describe_arrays(
                 reader,

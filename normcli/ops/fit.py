@@ -13,6 +13,8 @@ from normcli.moments import describe
 from normcli.ops.options import NormalizeOptions
 from normcli.ops.select import check_not_empty, open_input, select_arrays
 from normcli.params import params_document
+from normcli.ragged import PixelStream, counted, is_ragged, shape_json
+from normcli.ragged import reduction as ragged_reduction
 from normcli.reporting import Reporter, warn
 from normcli.stats import Accumulator
 
@@ -23,9 +25,10 @@ def _nonfinite_error(reader: Reader, info: ArrayInfo, acc: Accumulator) -> Input
     what = " and ".join(
         w for w in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "") if w
     )
+    missing = " (missing values its CF attributes mark)" if "cf" in info.extra else ""
     return InputError(
-        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}; "
-        "use --nan omit to fit on the finite values and leave the others in place, or "
+        f"{reader.path}:{info.name} holds {what} value{'s' if n_nan + n_inf != 1 else ''}"
+        f"{missing}; use --nan omit to fit on the finite values and leave the others in place, or "
         "--nan propagate"
     )
 
@@ -57,6 +60,12 @@ def fit_array(
 ):
     """Pass 1: fit ``norm`` on the array (and take its before-statistics)."""
     runner = runner or LOCAL
+    if is_ragged(info):  # a folder of mixed sizes: fitted on its pooled pixels
+        fitted = _fit_counted(reader, info, norm, with_before)
+        if fitted is not False:
+            return fitted
+        reader = PixelStream(reader)
+        info = reader.info_
     before = before_accumulator(info)
     norm.reset()
     norm.bind(stream_shape(info), f"{reader.path}:{info.name}")
@@ -66,10 +75,15 @@ def fit_array(
     # A global minmax or zscore needs nothing but the before-statistics: one
     # accumulator serves both (a second is used only if non-finite values turn up).
     shared = norm.fits_from_moments and norm.axes_ == tuple(range(len(stream_shape(info))))
+    # ... and one per channel of 8/16-bit images counts exactly (normcli.channels)
+    by_channel = None
+    if norm.fits_from_moments and not shared:
+        by_channel = Accumulator(stream_shape(info), info.dtype, norm.axes_)
+        by_channel = by_channel if by_channel.channels is not None else None
     runner.scan(
         reader,
         info,
-        [before] if shared else [before, norm],
+        [before] if shared else [before, by_channel or norm],
         chunk_bytes=options.chunk_bytes,
         progress=progress,
         label=f"fit {info.name}",
@@ -81,6 +95,8 @@ def fit_array(
             label=f"fit {info.name} (next pass)",
         )  # fmt: skip
     moments = before.result()
+    if by_channel is not None and not norm.fit_from_kept_moments(by_channel.result()):
+        raise InputError(f"internal error: {reader.path}:{info.name} could not be fitted")
     if shared and not norm.fit_from_moments(moments):
         runner.scan(
             reader,
@@ -91,6 +107,23 @@ def fit_array(
             label=f"fit {info.name} (finite values)",
         )
     return describe(moments) if with_before else None
+
+
+def _fit_counted(reader: Reader, info: ArrayInfo, norm, with_before: bool):
+    """A ragged folder's fit from exact counts made as its images decode (8/16-bit
+    pixels, a zscore or minmax over all axes or per channel); False when it needs the
+    float path over the pixel stream."""
+    ragged_reduction(info, norm.axes_, f"{reader.path}:{info.name}")
+    pixels = PixelStream(reader)
+    every = tuple(range(len(pixels.info_.shape)))
+    accs = counted(reader, [every, norm.axes_]) if norm.fits_from_moments else None
+    if accs is None:
+        return False
+    norm.reset()
+    norm.bind(pixels.info_.shape, f"{reader.path}:{info.name}")
+    if not norm.fit_from_kept_moments(accs[1].result()):
+        raise InputError(f"internal error: {reader.path}:{info.name} could not be fitted")
+    return describe(accs[0].result()) if with_before else None
 
 
 def warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, progress) -> None:
@@ -111,8 +144,9 @@ def warn_split(norm, info: ArrayInfo, where: str, options: NormalizeOptions, pro
 
 def fitted_params(norm, reader: Reader, info: ArrayInfo) -> dict:
     """The params document of ``norm``, fitted on the array ``info`` of ``reader``."""
+    shape = shape_json(info) if info.shape else list(stream_shape(info))
     return params_document(
-        norm, source=str(reader.path), key=info.name, shape=stream_shape(info), dtype=info.dtype
+        norm, source=str(reader.path), key=info.name, shape=shape, dtype=info.dtype
     )
 
 

@@ -14,12 +14,14 @@ from normcli.io.atomic import commit_together, params_writer
 from normcli.io.base import check_sample_fits
 from normcli.io.paths import check_distinct_outputs, check_output_path
 from normcli.moments import describe
+from normcli.ops import carry
 from normcli.ops.fit import before_accumulator, fit_array, fitted_params, nan_check, warn_split
 from normcli.ops.inspect import Watch, normalize_histograms, rank_warning
 from normcli.ops.options import NormalizeOptions
 from normcli.ops.reports import ArrayReport, NormalizeReport
 from normcli.ops.select import check_not_empty, open_input, select_arrays
 from normcli.params import normalizer_from_params, params_json
+from normcli.ragged import apply_ragged, is_ragged, shape_json
 from normcli.reporting import Reporter, warn
 
 
@@ -38,6 +40,14 @@ def _apply_array(
     ``watch(chunk, out)``, when given, sees every input chunk beside what it became.
     Returns the before- and after-statistics and the dtype stored.
     """
+    if is_ragged(info):  # a folder of mixed sizes: image by image (normcli.ragged)
+        if watch is not None:
+            raise ParameterError(
+                f"{reader.path}: --hist, --plot and --check-ranks need images of one size; "
+                "add --resize WxH (or --resize N --center-crop N)"
+            )
+        return apply_ragged(reader, info, norm, writer, invert=invert, before_done=before_done,
+                            out_dtype=out_dtype, progress=progress)  # fmt: skip
     before = before_accumulator(info) if before_done is None else None
     step = ApplyStep(
         norm, invert=invert, out_dtype=out_dtype, before=before, shape=stream_shape(info)
@@ -133,6 +143,7 @@ class Normalization:
                     self.output_path,
                     compression=options.compression,
                     image_output=options.image_output,
+                    source=reader,
                 ) as writer,
                 params_writer(options.save_params) as params_file,
                 single_blas_thread(),
@@ -145,8 +156,10 @@ class Normalization:
                     elif self.one_file:
                         self.dropped.append(info.name)
                     else:
+                        # stored values with all their attributes, where OUTPUT keeps them
+                        raw = getattr(reader, "raw", reader) if writer.keeps_attributes else reader
                         self.runner.copy(
-                            reader, info, writer, chunk_bytes=options.chunk_bytes,
+                            raw, raw.info(info.name), writer, chunk_bytes=options.chunk_bytes,
                             progress=self.progress,
                         )  # fmt: skip
                         self.passed.append(info.name)
@@ -173,6 +186,10 @@ class Normalization:
             )
         check_distinct_outputs({"OUTPUT": output_path, "--save-params": options.save_params})
         check_output_path(self.input_path, output_path, options.force, self.fmt)
+        from normcli.io.tempfiles import reclaim_beside
+
+        for note in reclaim_beside(output_path):  # what killed runs left beside OUTPUT
+            self.progress.warn(note)
         if options.save_params:
             check_output_path(
                 self.input_path, options.save_params, options.force, what="--save-params"
@@ -184,6 +201,11 @@ class Normalization:
         self.selected = select_arrays(reader, options.keys, default_all=False)
         for info in self.selected:
             check_not_empty(reader, info)
+            if is_ragged(info) and self.fmt != "images":
+                raise reader.ragged_error(
+                    f"be written to {self.output_path} (a .{self.fmt} holds arrays of one shape)",
+                    ", or write an image folder (OUTPUT ending in /), which keeps every size",
+                )
         if options.fit_key is not None:
             reader.info(options.fit_key)  # a missing fit key lists the keys
         if not self.one_file:  # the arrays copied through stream in whole samples too
@@ -199,10 +221,13 @@ class Normalization:
     def carry_texts(self, reader, writer) -> list[str]:
         """Lists of text (class and file names) written where OUTPUT has a place for them;
         what is not written is said before any array is (so --strict can refuse it)."""
+        for name in reader.skipped:  # arrays of INPUT normcli cannot read
+            self._warn(f"{name} is not written: {carry.skipped_reason(reader, name)}")
+            self.dropped.append(name)
         texts_passed = []
         for name, values in reader.texts().items():
             (texts_passed if writer.add_texts(name, values) else self.dropped).append(name)
-        not_written = self.dropped + (
+        not_written = [d for d in self.dropped if d not in reader.skipped] + (
             [a.name for a in reader.arrays() if a not in self.selected] if self.one_file else []
         )
         if not_written:
@@ -266,6 +291,8 @@ class Normalization:
             out_dtype=out_dtype, watch=watch, runner=self.runner,
         )  # fmt: skip
         _check_finite_output(where, norm, before, after, out_dtype, invert)
+        for note in carry.array_notes(where, info, norm, before):
+            progress.warn(note)
         ranks = watch.ranks.result() if watch is not None and watch.ranks else None
         if ranks is not None and ranks.changed:
             self._warn(rank_warning(where, ranks))
@@ -274,10 +301,12 @@ class Normalization:
         if doc is None:
             doc = fitted_params(norm, reader, fitted_on)
         self.params_out = self.params_out or doc
+        if not invert:
+            carry.annotate(writer, reader, info.name, norm, doc, before)
         self.reports.append(
             ArrayReport(
                 name=info.name,
-                shape=tuple(info.shape),
+                shape=tuple(shape_json(info)),
                 dtype_in=info.dtype,
                 dtype_out=stored_dtype,
                 method=norm.method,

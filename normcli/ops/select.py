@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from normcli.errors import InputError, ParameterError
 from normcli.io import ArrayInfo, Reader, ReadOptions, open_reader
 from normcli.io.base import check_sample_fits, text_info
+from normcli.ops import carry
 from normcli.reporting import Reporter
 
 
@@ -24,8 +25,9 @@ def select_arrays(
 ) -> list[ArrayInfo]:
     """The arrays named by ``-k`` (in that order), or the default selection.
 
-    Without keys, ``default_all`` selects every array (``describe``, ``ls``); otherwise a
-    file holding one array uses it and a file holding several is an error listing them.
+    Without keys, an image folder means its ``images`` (its labels and names are carried
+    through); otherwise ``default_all`` selects every array (``describe``), or a file
+    holding one array uses it and a file holding several is an error listing them.
     """
     arrays = reader.arrays()
     if keys:
@@ -34,6 +36,8 @@ def select_arrays(
         for key in keys:
             if key not in by_name and key.lstrip("/") in by_name:
                 key = key.lstrip("/")  # /group/name, as h5py writes HDF5 paths
+            if key not in by_name:
+                carry.refuse_skipped(reader, key.lstrip("/"))
             if key not in by_name and key in reader.texts():
                 raise ParameterError(
                     f"{key} in {reader.path} is a list of text (names), which is carried "
@@ -54,7 +58,10 @@ def select_arrays(
                 chosen.append(by_name[key])
         return chosen
     if not arrays:
+        carry.only_skipped(reader)
         raise InputError(f"{reader.path} holds no arrays")
+    if reader.format == "images" and arrays[0].name == "images":
+        return arrays[:1]  # an image folder: its images (labels and names carried through)
     if default_all or len(arrays) == 1:
         return arrays
     raise ParameterError(
@@ -74,8 +81,10 @@ def check_not_empty(reader: Reader, info: ArrayInfo) -> None:
 
 
 def list_arrays(path, options: ReadOptions | None = None, progress: Reporter | None = None):
-    """``ls``: the format of INPUT, and its arrays followed by its lists of text (an
-    image folder's class_names and filenames, with the unicode dtype .npz stores)."""
+    """``ls``: the format of INPUT, its arrays followed by its lists of text (an image
+    folder's class_names and filenames, with the unicode dtype .npz stores), and the
+    arrays it holds but normcli cannot read: ``{name: reason}``."""
     with open_input(path, options, progress) as reader:
         texts = [text_info(name, values) for name, values in reader.texts().items()]
-        return reader.format, reader.arrays() + texts
+        skipped = {name: carry.skipped_reason(reader, name) for name in reader.skipped}
+        return reader.format, reader.arrays() + texts, skipped
