@@ -38,7 +38,18 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-GROUPS = ("describe", "zscore", "minmax", "lp", "hdf5", "images", "photos", "memory", "dask")
+GROUPS = (
+    "describe",
+    "zscore",
+    "minmax",
+    "lp",
+    "hdf5",
+    "images",
+    "photos",
+    "memory",
+    "dask",
+    "quantiles",
+)
 
 # Runs ``setup`` untimed, then ``work`` timed; prints seconds and peak RSS as JSON.
 RUNNER = textwrap.dedent(
@@ -186,7 +197,7 @@ def build_inputs(groups: set[str], big_mib: int = 1024) -> dict[str, Path]:
         if not mnist_u8.exists():
             np.save(mnist_u8, (np.load(mnist_f32) * 255).astype(np.uint8))
         paths["mnist_u8"] = mnist_u8
-    if groups & {"zscore", "minmax", "lp", "hdf5", "memory", "dask"}:
+    if groups & {"zscore", "minmax", "lp", "hdf5", "memory", "dask", "quantiles"}:
         big = WORK / f"big_f32{suffix}.npy"
         if not big.exists():
             # float32 rows of 1024 values, written in pieces so building needs little memory
@@ -287,6 +298,7 @@ def cases(paths: dict[str, Path], groups: set[str]) -> list[Case]:
         "photos": photo_cases,
         "memory": memory_cases,
         "dask": dask_cases,
+        "quantiles": quantile_cases,
     }
     for group in GROUPS:
         if group in groups:
@@ -332,6 +344,42 @@ def describe_cases(paths: dict[str, Path]) -> list[Case]:
             )
         )
     return out
+
+
+def quantile_cases(paths: dict[str, Path]) -> list[Case]:
+    """Issue 17: exact percentiles, robust and quantile normalization of the 1 GiB input
+    against numpy and scikit-learn in memory (each anchor run once: they take long and
+    gigabytes)."""
+    big = paths["big_f32"]
+    size = big.stat().st_size
+    pct = "numpy.percentile 1,5,25,50,75,95,99, float32 in memory"
+    robust = "scikit-learn RobustScaler (per column) fit_transform: load, save"
+    quantile = "scikit-learn QuantileTransformer(subsample=None) (global: one column): load, save"
+    return [
+        Case("quantiles", pct, f"import numpy as np\nx = np.load({str(big)!r})",
+             "np.percentile(x, [1, 5, 25, 50, 75, 95, 99])", size, repeat=1),
+        Case("quantiles", f"normcli describe --percentiles, {_size(size)} float32 .npy", NORMCLI,
+             normcli_work("describe", big, "--percentiles", "--json"), size,
+             anchors=[("numpy", pct)], repeat=3),
+        Case("quantiles", robust,
+             remove(OUT) + "import numpy as np\nfrom sklearn.preprocessing import RobustScaler\n",
+             f"x = np.load({str(big)!r})\n"
+             f"np.save({str(OUT)!r}, RobustScaler().fit_transform(x))", size, repeat=1),
+        Case("quantiles", "normcli normalize -m robust --axis 0", remove(OUT) + NORMCLI,
+             normcli_work("normalize", big, OUT, "-m", "robust", "--axis", "0", "-q"), size,
+             anchors=[("sklearn", robust)], repeat=1),
+        Case("quantiles", quantile,
+             remove(OUT) + "import numpy as np\n"
+             "from sklearn.preprocessing import QuantileTransformer\n",
+             f"x = np.load({str(big)!r})\n"
+             "y = QuantileTransformer(n_quantiles=1000, subsample=None)"
+             ".fit_transform(x.reshape(-1, 1)).reshape(x.shape)\n"
+             f"np.save({str(OUT)!r}, y)", size, repeat=1),
+        Case("quantiles", "normcli normalize -m quantile (global, 1000 quantiles)",
+             remove(OUT) + NORMCLI,
+             normcli_work("normalize", big, OUT, "-m", "quantile", "-q"), size,
+             anchors=[("sklearn", quantile)], repeat=1),
+    ]  # fmt: skip
 
 
 def _size(nbytes: int) -> str:

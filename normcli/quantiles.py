@@ -409,10 +409,25 @@ class RankSearch:
         else:
             pos = np.zeros(0, np.int32)
             keys = np.zeros(0, np.uint64)
-        order = np.lexsort((keys, pos))
-        keys = keys[order]
         starts = np.concatenate(([0], np.cumsum(self.active_count)[:-1])).astype(np.int64)
-        self.t_key = keys[starts[self.t_active] + self.t_rank]
+        at = starts[self.t_active] + self.t_rank
+        low_bits = self.W - self.P  # the bits below the bins' common prefix
+        if low_bits + max(1, len(self.active_count).bit_length()) <= 64:
+            # one integer per value: its bin above, its key's low bits below; the
+            # targets are order statistics of those integers (a partition, not a sort)
+            mask = np.uint64((1 << low_bits) - 1)
+            combined = (pos.astype(np.uint64) << np.uint64(low_bits)) | (
+                keys.astype(np.uint64) & mask
+            )
+            kth = np.unique(at)
+            if len(kth) * 16 < combined.size:
+                combined = np.partition(combined, kth)
+            else:
+                combined.sort()
+            prefix = self.active_prefix[self.t_active] << np.uint64(low_bits)
+            self.t_key = prefix | (combined[at] & mask)
+        else:
+            self.t_key = keys[np.lexsort((keys, pos))][at]
         self.collected = []
         self.stage = "done"
 
