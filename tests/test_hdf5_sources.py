@@ -8,6 +8,8 @@ scipy.stats.describe and scikit-learn.
 from __future__ import annotations
 
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import h5py
@@ -233,8 +235,17 @@ def test_zscore_of_timestamps_divides_by_the_std_unlike_scikit_learn(invoke, tmp
     assert "constant" not in result.stderr and "2**53" in result.stderr
     ours = np.load(out)
     as_float = values.astype(np.float64)
-    exact = (as_float - as_float.mean()) / as_float.std()
-    np.testing.assert_allclose(ours, exact, rtol=1e-9, atol=1e-9)
+    # the oracle in exact arithmetic on the values as float64 (what the statistics see);
+    # the float64 mean itself is only known to half an ulp of 1.7e18 (128 ns), so every
+    # output may be off by that over the std, whatever computes it (numpy's own mean
+    # differs by an ulp between numpy versions)
+    ints = [int(v) for v in as_float.ravel()]
+    mean = Fraction(sum(ints), len(ints))
+    var = sum((Fraction(v) - mean) ** 2 for v in ints) / len(ints)
+    std = math.sqrt(var)
+    exact = np.array([float((Fraction(v) - mean) / Fraction(std)) for v in ints])
+    slack = float(np.spacing(np.abs(as_float).max())) / std
+    np.testing.assert_allclose(ours.ravel(), exact, rtol=0, atol=slack)
     assert ours.std() == pytest.approx(1.0, rel=1e-9)
     # scikit-learn's near-constant rule leaves the std out (scale 1): x - mean
     theirs = sklearn.StandardScaler().fit(as_float)
